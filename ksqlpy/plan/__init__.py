@@ -1,0 +1,1 @@
+"""Planning (stage: AST → plan): name resolution, types, projections, keys, steps."""

@@ -1,0 +1,312 @@
+"""The query planner (stage: AST → analysed plan → operators).
+
+``plan_query`` resolves names and types for a SELECT over the catalog, derives the output
+schema (which columns are key, which value, their names), validates the query against
+ksqlDB's rules and produces the physical steps: a printable, versioned description
+(``streamSource/v1``, ``streamFilter/v1``, …) together with the operators that run them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from ksqlpy.catalog import Catalog, Source
+from ksqlpy.errors import AnalysisError, NotSupportedError
+from ksqlpy.expr import CompileContext, compile_expr, is_aggregate, is_table_function
+from ksqlpy.operators.base import Operator
+from ksqlpy.operators.stateless import Filter, Select, SelectKey
+from ksqlpy.parse import name_of
+from ksqlpy.plan.scope import RowScope, ScopeColumn
+from ksqlpy.schema import (KEY, PSEUDO_COLUMNS, ROWTIME, VALUE, WINDOW_BOUNDS, Column,
+                           LogicalSchema)
+from ksqlpy.types import BOOLEAN
+
+RESERVED = set(PSEUDO_COLUMNS) | set(WINDOW_BOUNDS)
+
+
+@dataclass
+class QueryPlan:
+    """An analysed, compiled SELECT over one source."""
+
+    source: Source
+    alias: str
+    operators: list[Operator]
+    output: LogicalSchema
+    steps: list[dict]
+    emit: str | None = None
+    limit: int | None = None
+    where: exp.Expression | None = None
+    scope: RowScope | None = None
+    windowed: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def normalize(node: exp.Expression) -> exp.Expression:
+    """Upper-case unquoted identifiers (ksqlDB semantics), in place; returns the node."""
+    for ident in node.find_all(exp.Identifier):
+        if not ident.quoted:
+            ident.set("this", ident.this.upper())
+            ident.set("quoted", True)
+    return node
+
+
+def source_scope(source: Source, alias: str) -> RowScope:
+    cols = [ScopeColumn(n, t, "PSEUDO", n) for n, t in PSEUDO_COLUMNS.items()]
+    if source.window is not None:
+        cols += [ScopeColumn(n, t, "WINDOW", n) for n, t in WINDOW_BOUNDS.items()]
+    for c in source.schema.columns:
+        cols.append(ScopeColumn(c.name, c.type, c.namespace, c.name))
+    return RowScope(cols, {alias, source.name})
+
+
+def _sql(node: exp.Expression) -> str:
+    from ksqlpy.grammar import to_sql
+
+    return to_sql(node)
+
+
+class _Names:
+    """Output column naming: column refs keep their name, struct dereferences take the field
+    name, anything else gets ksqlDB's next free KSQL_COL_n."""
+
+    def __init__(self, taken: set[str]):
+        self.taken = set(taken)
+        self.counter = 0
+
+    def synthetic(self) -> str:
+        while True:
+            name = f"KSQL_COL_{self.counter}"
+            self.counter += 1
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+
+    def for_expr(self, node: exp.Expression) -> str:
+        if isinstance(node, exp.Column):
+            return name_of(node.this)
+        if type(node).__name__ == "Dereference" and isinstance(node.expression, exp.Identifier):
+            return name_of(node.expression)
+        return self.synthetic()
+
+
+def _check_supported(select: exp.Select) -> None:
+    if select.args.get("joins"):
+        raise NotSupportedError("JOIN is not supported yet.")
+    if select.args.get("group") or select.args.get("window") or select.args.get("having"):
+        raise NotSupportedError("Aggregations (GROUP BY, WINDOW, HAVING) are not supported yet.")
+    for item in select.expressions:
+        for fn in item.find_all(exp.Anonymous):
+            if is_aggregate(fn.name):
+                raise NotSupportedError(
+                    f"Aggregate functions are not supported yet: {fn.name.upper()}")
+            if is_table_function(fn.name):
+                raise NotSupportedError(
+                    f"Table functions are not supported yet: {fn.name.upper()}")
+
+
+def plan_query(select: exp.Select, catalog: Catalog, properties: dict | None = None, *,
+               sink_name: str | None = None, ctx: CompileContext | None = None) -> QueryPlan:
+    """Plan a SELECT over one stream or table. ``sink_name`` is set for C*AS/INSERT INTO."""
+    normalize(select)
+    from_ = select.args.get("from_") or select.args.get("from")
+    if from_ is None:
+        raise AnalysisError("FROM clause is required.")
+    table = from_.this
+    if not isinstance(table, exp.Table):
+        raise NotSupportedError("Subqueries in FROM are not supported yet.")
+    source_name = name_of(table.this)
+    source = catalog.source(source_name)
+    if source is None:
+        raise AnalysisError(
+            f"{source_name} does not exist.")
+    alias = name_of(table.args["alias"].this) if table.args.get("alias") else source_name
+    _check_supported(select)
+    ctx = ctx or CompileContext(properties=dict(properties or {}))
+
+    scope = source_scope(source, alias)
+    steps: list[dict] = [{
+        "@type": "streamSource/v1" if source.kind == "STREAM" else "tableSource/v1",
+        "sourceName": source.name, "topicName": source.topic,
+        "keyFormat": source.key_format.name, "valueFormat": source.value_format.name,
+        "sourceSchema": str(source.schema)}]
+    operators: list[Operator] = []
+
+    where = select.args.get("where")
+    if where is not None:
+        pred = where.this
+        scope.clause = "WHERE"
+        try:
+            compiled = compile_expr(pred, scope, ctx)
+        except AnalysisError as e:
+            if "cannot be resolved" in e.message or "is not a valid" in e.message:
+                raise
+            raise AnalysisError(f"Error in WHERE expression: {e.message}") from None
+        if compiled.type != BOOLEAN:
+            raise AnalysisError(
+                f"Type error in WHERE expression: Should evaluate to boolean but is "
+                f"{_sql(pred)} ({compiled.type}) instead.")
+        text = _sql(pred)
+        operators.append(Filter(compiled, text))
+        steps.append({"@type": "streamFilter/v1", "filterExpression": text})
+
+    key_names = [c.name for c in source.schema.key]
+    partition = select.args.get("partition_by")
+    partition_exprs: list[exp.Expression] = []
+    if partition is not None:
+        if source.kind == "TABLE":
+            raise AnalysisError("Tables can not be re-partitioned. Use GROUP BY instead.")
+        scope.clause = "PARTITION BY"
+        scope, key_names, partition_exprs, op = _plan_partition_by(partition, scope, ctx)
+        if op is not None:
+            operators.append(op)
+        steps.append({"@type": "streamSelectKey/v1",
+                      "keyExpression": [_sql(e) for e in partition_exprs]})
+
+    scope.clause = "SELECT"
+    output, select_op = _plan_projection(select, scope, key_names, partition_exprs, ctx,
+                                         sink_name=sink_name, source=source)
+    operators.append(select_op)
+    steps.append({"@type": "streamSelect/v1" if source.kind == "STREAM" else "tableSelect/v1",
+                  "keyColumnNames": [c.name for c in output.key],
+                  "selectExpressions": [f"{text} AS {name}" for name, text in
+                                        select_op.describe_items]})
+    emit = select.args.get("emit")
+    limit = select.args.get("limit")
+    limit_value = None
+    if limit is not None:
+        limit_value = int(limit.expression.this if limit.expression else limit.this.this)
+        if limit_value < 0:
+            raise AnalysisError("LIMIT must be non-negative.")
+    return QueryPlan(source=source, alias=alias, operators=operators, output=output,
+                     steps=steps, emit=emit.this if emit is not None else None,
+                     limit=limit_value, where=where.this if where is not None else None,
+                     scope=scope)
+
+
+def _plan_partition_by(partition, scope: RowScope, ctx: CompileContext):
+    exprs = list(partition.expressions)
+    if len(exprs) == 1 and isinstance(exprs[0], exp.Null):
+        # PARTITION BY NULL: a key-less stream; the old key moves to the value.
+        cols = [c for c in scope.order if c.namespace != KEY] + \
+            [ScopeColumn(c.name, c.type, VALUE, c.batch_name) for c in scope.order
+             if c.namespace == KEY]
+        return scope.with_columns(cols), [], [], None
+    names = _Names({c.name for c in scope.order})
+    new_keys: list[tuple[str, object]] = []
+    new_cols: list[ScopeColumn] = []
+    moved = set()
+    for e in exprs:
+        compiled = compile_expr(e, scope, ctx)
+        name = names.for_expr(e) if isinstance(e, exp.Column) else names.synthetic()
+        if isinstance(e, exp.Column):
+            moved.add(name)
+        new_keys.append((name, compiled))
+        new_cols.append(ScopeColumn(name, compiled.type, KEY, name))
+    cols = list(new_cols)
+    for c in scope.order:
+        if c.name in moved or c.namespace == KEY and c.name in moved:
+            continue
+        if c.namespace == KEY:
+            continue
+        cols.append(c)
+    # old key columns become value columns, after the existing values
+    for c in scope.order:
+        if c.namespace == KEY and c.name not in moved:
+            cols.append(ScopeColumn(c.name, c.type, VALUE, c.batch_name))
+    return (scope.with_columns(cols), [n for n, _ in new_keys], exprs, SelectKey(new_keys))
+
+
+def _expand_items(select: exp.Select, scope: RowScope):
+    """Yield (expression, explicit alias or None) with * and src.* expanded."""
+    for item in select.expressions:
+        alias = None
+        node = item
+        if isinstance(item, exp.Alias):
+            alias = name_of(item.args["alias"])
+            node = item.this
+        if isinstance(node, exp.Star) or (isinstance(node, exp.Column)
+                                          and isinstance(node.this, exp.Star)):
+            if isinstance(node, exp.Column) and node.table:
+                qualifier = name_of(node.args["table"])
+                if qualifier not in scope.aliases:
+                    raise AnalysisError(
+                        f"'{qualifier}' is not a valid stream/table name or alias.")
+            for c in scope.order:
+                if c.namespace in (KEY, VALUE) or c.namespace.startswith("HEADER"):
+                    yield exp.column(exp.to_identifier(c.name, quoted=True)), None
+            continue
+        yield node, alias
+
+
+def _plan_projection(select, scope: RowScope, key_names: list[str], partition_exprs,
+                     ctx: CompileContext, *, sink_name: str | None, source: Source):
+    items = list(_expand_items(select, scope))
+    taken = {a for _, a in items if a} | {
+        name_of(n.this) for n, a in items if a is None and isinstance(n, exp.Column)}
+    names = _Names(taken)
+    key_cols: dict[str, Column] = {}
+    value_cols: list[Column] = []
+    compiled_items: list[tuple[str, object]] = []
+    described: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    persistent = sink_name is not None
+    for node, alias in items:
+        if alias in RESERVED:
+            raise AnalysisError(
+                f"`{alias}` is a reserved column name. You cannot use it as an alias for a "
+                f"column.")
+        name = alias or names.for_expr(node)
+        if persistent and alias is None and name in RESERVED:
+            raise AnalysisError(
+                f"Reserved column name in select: `{name}`. Please remove or alias the column.")
+        if name in seen:
+            raise AnalysisError(f"Duplicate value columns found in schema: `{name}`")
+        seen.add(name)
+        compiled = compile_expr(node, scope, ctx)
+        namespace = VALUE
+        key_source = _key_reference(node, scope, key_names, partition_exprs)
+        if key_source is not None and key_source not in key_cols and persistent:
+            namespace = KEY
+        if namespace == KEY:
+            key_cols[key_source] = Column(name, compiled.type, KEY)
+        else:
+            value_cols.append(Column(name, compiled.type, VALUE))
+        compiled_items.append((name, compiled))
+        described.append((name, _sql(node)))
+    if persistent:
+        missing = [k for k in key_names if k not in key_cols]
+        if missing:
+            if partition_exprs and not isinstance(partition_exprs[0], exp.Column):
+                shown = _sql(partition_exprs[0])
+                raise AnalysisError(
+                    f"The query used to build `{sink_name}` must include the partitioning "
+                    f"expression {shown} in its projection (eg, SELECT {shown}...).")
+            if len(missing) == 1:
+                raise AnalysisError(
+                    f"The query used to build `{sink_name}` must include the key column "
+                    f"{missing[0]} in its projection (eg, SELECT {missing[0]}...).")
+            listed = ", ".join(missing[:-1]) + " and " + missing[-1]
+            raise AnalysisError(
+                f"The query used to build `{sink_name}` must include the key columns "
+                f"{listed} in its projection (eg, SELECT {', '.join(missing)}...).")
+        if not value_cols:
+            raise AnalysisError("The projection contains no value columns.")
+    ordered_keys = tuple(key_cols[k] for k in key_names if k in key_cols)
+    output = LogicalSchema(key=ordered_keys, value=tuple(value_cols))
+    op = Select(compiled_items)
+    op.describe_items = described
+    return output, op
+
+
+def _key_reference(node, scope: RowScope, key_names: list[str], partition_exprs) -> str | None:
+    """The key column this select item carries unchanged, if any."""
+    if isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
+        col = scope.lookup(name_of(node.this))
+        if col is not None and col.namespace == KEY and col.name in key_names:
+            return col.name
+    for name, e in zip(key_names, partition_exprs):
+        if e == node:
+            return name
+    return None

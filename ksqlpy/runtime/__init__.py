@@ -1,0 +1,1 @@
+"""Runtime: the engine entry point, persistent and transient queries, command log."""

@@ -1,0 +1,229 @@
+"""The engine entry point (stage: runtime): ``Engine.execute(sql)`` runs statements.
+
+SQL text → ``grammar.parse`` → one handler per statement kind (dispatched through a registry)
+→ catalog changes, topics, persistent queries. Every accepted DDL and persistent-query
+statement is appended to the command topic on the log and replayed on start, so sources and
+queries come back after a restart with the same ids.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ksqlpy.parse import script as g
+from ksqlpy.catalog import Catalog, Source
+from ksqlpy.errors import AnalysisError, KsqlError, NotSupportedError
+from ksqlpy.log.base import Log, records
+from ksqlpy.operators.base import OperatorContext
+from ksqlpy.runtime.processing_log import ProcessingLog
+from ksqlpy.runtime.query import PersistentQuery, TransientQuery
+from ksqlpy.runtime import statements
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PROPERTIES = {
+    "ksql.service.id": "default_",
+    "ksql.persistence.default.format.key": "KAFKA",
+    "ksql.output.topic.name.prefix": "",
+    "auto.offset.reset": "latest",
+    "cache.max.bytes.buffering": "10000000",
+    "ksql.query.pull.table.scan.enabled": "true",
+}
+
+
+@dataclass
+class EngineConfig:
+    """How to run an engine. ``data_dir`` defaults to $KSQLPY_DATA_DIR or ./ksqlpy-data."""
+
+    data_dir: str | None = None
+    log: str = "embedded"                 # "embedded" | "memory"
+    properties: dict[str, str] = field(default_factory=dict)
+    run_queries: bool = True              # False: callers drive queries with process()
+    batch_size: int = 10_000
+
+    def resolved_data_dir(self) -> Path:
+        return Path(self.data_dir or os.environ.get("KSQLPY_DATA_DIR") or "ksqlpy-data")
+
+
+@dataclass
+class StatementResult:
+    kind: str
+    entity: dict | None = None
+    query_id: str | None = None
+    message: str = ""
+
+
+class Engine:
+    """One ksqlpy engine: catalog, log, queries."""
+
+    def __init__(self, config: EngineConfig | None = None):
+        self.config = config or EngineConfig()
+        self.properties = {**DEFAULT_PROPERTIES, **self.config.properties}
+        self.catalog = Catalog()
+        self.log: Log | None = None
+        self.queries_by_id: dict[str, PersistentQuery] = {}
+        self.transient: dict[str, TransientQuery] = {}
+        self.processing_log = ProcessingLog()
+        self.variables: dict[str, str] = {}
+        self.query_seq = 0
+        self.command_seq = -1
+        self._replaying = False
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        from ksqlpy.log import open_log
+
+        if self.config.log == "memory":
+            self.log = open_log("memory")
+        else:
+            data_dir = self.config.resolved_data_dir()
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self.log = open_log("embedded", data_dir / "log")
+        await self._replay_commands()
+
+    async def close(self) -> None:
+        for q in list(self.queries_by_id.values()):
+            await q.stop()
+        for t in list(self.transient.values()):
+            await t.close()
+        if self.log is not None:
+            await self.log.close()
+
+    @property
+    def queries(self) -> list[PersistentQuery]:
+        return list(self.queries_by_id.values())
+
+    @property
+    def service_id(self) -> str:
+        return self.properties["ksql.service.id"]
+
+    @property
+    def command_topic(self) -> str:
+        return f"_confluent-ksql-{self.service_id}_command_topic"
+
+    # -- statements ---------------------------------------------------------------------
+    async def execute(self, sql: str, properties: dict | None = None,
+                      variables: dict | None = None) -> list[StatementResult]:
+        """Run every statement of ``sql`` in order; raise KsqlError at the first failure."""
+        session = Session(self, dict(properties or {}), {**self.variables, **(variables or {})})
+        results = []
+        for text, node in g.split_and_parse(sql, session.variables):
+            result = await statements.execute(self, session, node, text)
+            if result is not None:
+                results.append(result)
+        return results
+
+    def effective_properties(self, overrides: dict | None = None) -> dict[str, str]:
+        return {**self.properties, **{k: str(v) for k, v in (overrides or {}).items()}}
+
+    def operator_context(self, query_id: str, properties: dict) -> OperatorContext:
+        return OperatorContext(query_id=query_id, properties=properties,
+                               report=self.processing_log.reporter(query_id))
+
+    # -- push and pull queries ----------------------------------------------------------
+    async def push_query(self, sql: str, properties: dict | None = None,
+                         variables: dict | None = None) -> TransientQuery:
+        """Start a transient SELECT. With EMIT CHANGES it runs until LIMIT or close; without,
+        a stream is scanned up to its current end (a pull query over a stream)."""
+        import random
+
+        from sqlglot import exp
+
+        from ksqlpy.plan.planner import plan_query
+
+        session = Session(self, dict(properties or {}), {**self.variables, **(variables or {})})
+        parsed = list(g.split_and_parse(sql, session.variables))
+        if len(parsed) != 1 or not isinstance(parsed[0][1], exp.Select):
+            raise AnalysisError("Expected exactly one SELECT statement.")
+        props = session.properties
+        plan = plan_query(parsed[0][1], self.catalog, props)
+        if plan.emit is None and plan.source.kind == "TABLE":
+            raise NotSupportedError("Pull queries on tables are not supported yet.")
+        qid = f"transient_{plan.source.name}_{random.getrandbits(63)}"
+        reset = props.get("auto.offset.reset", "latest") if plan.emit else "earliest"
+        query = TransientQuery(qid, plan, self.log, self.operator_context(qid, props),
+                               offset_reset=reset, limit=plan.limit,
+                               until_end=plan.emit is None)
+        self.transient[qid] = query
+        query.start()
+        return query
+
+    async def close_push_query(self, query_id: str) -> bool:
+        query = self.transient.pop(query_id, None)
+        if query is None:
+            return False
+        await query.close()
+        return True
+
+    # -- command log --------------------------------------------------------------------
+    async def record_command(self, text: str, properties: dict) -> None:
+        if self._replaying or self.config.log == "memory":
+            return
+        if self.log.topic(self.command_topic) is None:
+            await self.log.create_topic(self.command_topic, 1)
+        value = json.dumps({"statement": text, "properties": properties}).encode()
+        await self.log.append(self.command_topic, 0, records([None], [value], [0]))
+
+    async def _replay_commands(self) -> None:
+        if self.log.topic(self.command_topic) is None:
+            return
+        self._replaying = True
+        try:
+            offset = 0
+            while True:
+                batch = await self.log.read(self.command_topic, 0, offset, 1000)
+                if batch.num_rows == 0:
+                    break
+                for value in batch.column("value").to_pylist():
+                    cmd = json.loads(value)
+                    try:
+                        await self.execute(cmd["statement"], cmd.get("properties"))
+                    except KsqlError as e:  # a command that no longer applies is skipped
+                        logger.warning("replay of %r failed: %s", cmd["statement"], e)
+                offset = batch.column("offset")[-1].as_py() + 1
+        finally:
+            self._replaying = False
+
+    # -- queries ------------------------------------------------------------------------
+    def next_query_id(self, prefix: str, sink: str | None) -> str:
+        n = self.query_seq
+        self.query_seq += 1
+        return f"{prefix}_{sink}_{n}" if sink else f"{prefix}_{n}"
+
+    def add_query(self, query: PersistentQuery, properties: dict) -> None:
+        self.queries_by_id[query.id] = query
+        if self.config.run_queries:
+            query.start(properties.get("auto.offset.reset", "earliest"), self.config.batch_size)
+
+    async def run_until_idle(self, timeout: float = 10.0) -> None:
+        """Wait until every running persistent query has consumed all its input (tests)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if all(q.is_caught_up() or q.state != "RUNNING" for q in self.queries):
+                return
+            await asyncio.sleep(0.01)
+        raise TimeoutError("queries did not catch up")
+
+
+@dataclass
+class Session:
+    """Per-request state: SET properties and DEFINE variables last for the request."""
+
+    engine: Engine
+    overrides: dict
+    variables: dict
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return self.engine.effective_properties(self.overrides)
+
+
+__all__ = ["Engine", "EngineConfig", "StatementResult", "Session", "AnalysisError",
+           "NotSupportedError", "Source"]

@@ -1,0 +1,237 @@
+"""Running queries (stage: runtime). A query = source decoder → operators → sink.
+
+``process()`` is the one step both schedulers use: the query's own asyncio task (reading the
+log, committing outputs and source offsets in one transaction) and the conformance runner
+(which, like ksqlDB's TopologyTestDriver, pipes records in a test's order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from ksqlpy.catalog import Source
+from ksqlpy.log.base import Log
+from ksqlpy.operators.base import OperatorContext
+from ksqlpy.operators.sink import SinkEncoder
+from ksqlpy.operators.source import SourceDecoder
+from ksqlpy.plan.planner import QueryPlan
+from ksqlpy.runtime.partitioner import split_by_partition
+
+logger = logging.getLogger(__name__)
+
+
+def run_operators(operators, batch: pa.RecordBatch) -> list[pa.RecordBatch]:
+    batches = [batch]
+    for op in operators:
+        nxt = []
+        for b in batches:
+            nxt.extend(op.process(b))
+        batches = nxt
+        if not batches:
+            break
+    return batches
+
+
+@dataclass
+class QueryStats:
+    records_in: int = 0
+    records_out: int = 0
+    errors: int = 0
+
+
+class PersistentQuery:
+    """A persistent query (C*AS, INSERT INTO): reads its source topic, writes its sink topic."""
+
+    def __init__(self, query_id: str, statement: str, plan: QueryPlan, sink: Source, log: Log,
+                 ctx: OperatorContext, group: str, kind: str = "PERSISTENT"):
+        self.id = query_id
+        self.statement = statement
+        self.plan = plan
+        self.sink = sink
+        self.log = log
+        self.ctx = ctx
+        self.group = group
+        self.kind = kind
+        self.decoder = SourceDecoder(plan.source, ctx)
+        for op in plan.operators:
+            op.open(ctx)
+        self.encoder = SinkEncoder(sink, ctx)
+        self.source_topics = [plan.source.topic]
+        self.sink_topic = sink.topic
+        self.stats = QueryStats()
+        self.state = "RUNNING"
+        self.task: asyncio.Task | None = None
+        self._stop = asyncio.Event()
+
+    @property
+    def sources(self) -> list[str]:
+        return [self.plan.source.name]
+
+    def _produce(self, batch: pa.RecordBatch, partition: int) -> dict[int, pa.RecordBatch]:
+        rows = self.decoder.decode(batch, partition)
+        self.stats.records_in += batch.num_rows
+        outs = [self.encoder.encode(b) for b in run_operators(self.plan.operators, rows)]
+        outs = [o for o in outs if o.num_rows]
+        if not outs:
+            return {}
+        out = pa.Table.from_batches(outs).combine_chunks().to_batches()[0] if len(outs) > 1 \
+            else outs[0]
+        self.stats.records_out += out.num_rows
+        info = self.log.topic(self.sink_topic)
+        return split_by_partition(out, info.partitions if info else 1)
+
+    async def process(self, topic: str, partition: int, batch: pa.RecordBatch,
+                      txn=None) -> None:
+        """Run source records through the query; append its output to the sink topic (staged
+        in ``txn`` when given, else appended at once)."""
+        parts = self._produce(batch, partition)
+        if txn is not None:
+            for p, b in parts.items():
+                txn.append(self.sink_topic, p, b)
+            return
+        for p, b in parts.items():
+            await self.log.append(self.sink_topic, p, b)
+
+    # -- the query's own task ------------------------------------------------------------
+    def start(self, offset_reset: str = "earliest", batch_size: int = 10_000) -> None:
+        self.task = asyncio.create_task(self._run(offset_reset, batch_size),
+                                        name=f"query-{self.id}")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self.task is not None:
+            self.task.cancel()
+            try:
+                await self.task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self.state = "TERMINATED"
+
+    def _start_positions(self, offset_reset: str) -> dict[tuple[str, int], int]:
+        positions = {}
+        for topic in self.source_topics:
+            info = self.log.topic(topic)
+            for p in range(info.partitions if info else 1):
+                committed = self.log.committed(self.group, topic, p)
+                if committed is not None:
+                    positions[(topic, p)] = committed
+                elif offset_reset == "latest":
+                    positions[(topic, p)] = self.log.end_offset(topic, p)
+                else:
+                    positions[(topic, p)] = self.log.start_offset(topic, p)
+        return positions
+
+    async def _run(self, offset_reset: str, batch_size: int) -> None:
+        positions = self._start_positions(offset_reset)
+        while not self._stop.is_set():
+            progressed = False
+            for (topic, p), offset in list(positions.items()):
+                batch = await self.log.read(topic, p, offset, batch_size)
+                if batch.num_rows == 0:
+                    continue
+                progressed = True
+                nxt = batch.column("offset")[-1].as_py() + 1
+                txn = self.log.transaction()
+                try:
+                    await self.process(topic, p, batch, txn)
+                except Exception as e:  # a bug must not kill the server: stop this query
+                    logger.exception("query %s failed", self.id)
+                    self.state = "ERROR"
+                    self.error = str(e)
+                    return
+                txn.commit_offsets(self.group, {(topic, p): nxt})
+                await txn.commit()
+                positions[(topic, p)] = nxt
+                await asyncio.sleep(0)
+            if not progressed:
+                await self.log.wait(positions, timeout=0.5)
+
+    def is_caught_up(self) -> bool:
+        for topic in self.source_topics:
+            info = self.log.topic(topic)
+            for p in range(info.partitions if info else 1):
+                if (self.log.committed(self.group, topic, p) or 0) < \
+                        self.log.end_offset(topic, p):
+                    return False
+        return True
+
+
+class TransientQuery:
+    """A push query: same pipeline, rows delivered to the caller instead of a topic."""
+
+    def __init__(self, query_id: str, plan: QueryPlan, log: Log, ctx: OperatorContext,
+                 offset_reset: str = "latest", limit: int | None = None,
+                 max_buffered: int = 1000, until_end: bool = False):
+        self.id = query_id
+        self.plan = plan
+        self.log = log
+        self.ctx = ctx
+        self.decoder = SourceDecoder(plan.source, ctx)
+        for op in plan.operators:
+            op.open(ctx)
+        self.limit = limit
+        self.offset_reset = offset_reset
+        # bounded: a slow consumer pauses this query, never the persistent ones
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=max_buffered)
+        self.task: asyncio.Task | None = None
+        self.columns = [c for c in plan.output.columns]
+        self.emitted = 0
+        self.done_reason: str | None = None
+        self.until_end = until_end  # pull query over a stream: stop at the current end
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name=f"push-{self.id}")
+
+    async def _run(self) -> None:
+        positions = {}
+        topic = self.plan.source.topic
+        info = self.log.topic(topic)
+        for p in range(info.partitions if info else 1):
+            positions[(topic, p)] = self.log.end_offset(topic, p) \
+                if self.offset_reset == "latest" else self.log.start_offset(topic, p)
+        names = [c.name for c in self.columns]
+        ends = {tp: self.log.end_offset(*tp) for tp in positions}
+        try:
+            while True:
+                if self.until_end and all(positions[tp] >= ends[tp] for tp in positions):
+                    self.done_reason = "Query Completed"
+                    return
+                progressed = False
+                for (t, p), offset in list(positions.items()):
+                    batch = await self.log.read(t, p, offset, 1000)
+                    if batch.num_rows == 0:
+                        continue
+                    progressed = True
+                    positions[(t, p)] = batch.column("offset")[-1].as_py() + 1
+                    rows = self.decoder.decode(batch, p)
+                    for out in run_operators(self.plan.operators, rows):
+                        cols = [out.column(n).to_pylist() for n in names]
+                        for row in zip(*cols):
+                            await self.queue.put(list(row))
+                            self.emitted += 1
+                            if self.limit is not None and self.emitted >= self.limit:
+                                self.done_reason = "Limit Reached"
+                                return
+                if not progressed:
+                    await self.log.wait(positions, timeout=0.5)
+        finally:
+            await self.queue.put(None)
+
+    async def rows(self):
+        while True:
+            row = await self.queue.get()
+            if row is None:
+                return
+            yield row
+
+    async def close(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            try:
+                await self.task
+            except (asyncio.CancelledError, Exception):
+                pass
