@@ -127,28 +127,40 @@ class PersistentQuery:
 
     async def _run(self, offset_reset: str, batch_size: int) -> None:
         positions = self._start_positions(offset_reset)
-        while not self._stop.is_set():
-            progressed = False
-            for (topic, p), offset in list(positions.items()):
-                batch = await self.log.read(topic, p, offset, batch_size)
-                if batch.num_rows == 0:
-                    continue
-                progressed = True
-                nxt = batch.column("offset")[-1].as_py() + 1
-                txn = self.log.transaction()
-                try:
-                    await self.process(topic, p, batch, txn)
-                except Exception as e:  # a bug must not kill the server: stop this query
-                    logger.exception("query %s failed", self.id)
-                    self.state = "ERROR"
-                    self.error = str(e)
-                    return
-                txn.commit_offsets(self.group, {(topic, p): nxt})
-                await txn.commit()
-                positions[(topic, p)] = nxt
-                await asyncio.sleep(0)
-            if not progressed:
-                await self.log.wait(positions, timeout=0.5)
+        # One commit in flight while the next batch is processed: fsync overlaps CPU work.
+        # Commits stay in order, and a batch's output and offsets commit together.
+        pending: asyncio.Future | None = None
+        try:
+            while not self._stop.is_set():
+                progressed = False
+                for (topic, p), offset in list(positions.items()):
+                    batch = await self.log.read(topic, p, offset, batch_size)
+                    if batch.num_rows == 0:
+                        continue
+                    progressed = True
+                    nxt = batch.column("offset")[-1].as_py() + 1
+                    txn = self.log.transaction()
+                    try:
+                        await self.process(topic, p, batch, txn)
+                    except Exception as e:  # a bug must not kill the server: stop this query
+                        logger.exception("query %s failed", self.id)
+                        self.state = "ERROR"
+                        self.error = str(e)
+                        return
+                    txn.commit_offsets(self.group, {(topic, p): nxt})
+                    if pending is not None:
+                        await pending
+                    pending = asyncio.ensure_future(txn.commit())
+                    positions[(topic, p)] = nxt
+                    await asyncio.sleep(0)
+                if not progressed:
+                    if pending is not None:
+                        await pending
+                        pending = None
+                    await self.log.wait(positions, timeout=0.5)
+        finally:
+            if pending is not None and not pending.done():
+                await asyncio.shield(pending)
 
     def is_caught_up(self) -> bool:
         for topic in self.source_topics:
