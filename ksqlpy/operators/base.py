@@ -9,6 +9,8 @@ from typing import Callable, Iterable
 import pyarrow as pa
 
 HEADERS_COL = "__headers"
+#: true for a row, false for a delete (table) or a null value (stream)
+OP_COL = "__op"
 
 
 @dataclass

@@ -11,10 +11,9 @@ import pyarrow.compute as pc
 from ksqlpy.catalog import Source
 from ksqlpy.formats import get_format
 from ksqlpy.log.base import HEADER_TYPE, PRODUCE_SCHEMA
-from ksqlpy.operators.base import HEADERS_COL, OperatorContext
+from ksqlpy.operators.base import HEADERS_COL, OP_COL, OperatorContext
 from ksqlpy.schema import ROWTIME, WINDOWEND, WINDOWSTART
 
-OP_COL = "__op"
 
 
 class SinkEncoder:
@@ -37,6 +36,13 @@ class SinkEncoder:
                                           self.key_columns)
             key_data = keys.data
             errors.update(keys.errors)
+            if len(self.key_columns) > 1:  # a key whose columns are all null is a null key
+                all_null = None
+                for c in self.key_columns:
+                    m = pc.is_null(batch.column(c.name))
+                    all_null = m if all_null is None else pc.and_(all_null, m)
+                if all_null.true_count:
+                    key_data = pc.if_else(all_null, pa.nulls(n, pa.binary()), key_data)
         else:
             key_data = pa.nulls(n, pa.binary())
         if sink.window is not None:

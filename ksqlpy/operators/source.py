@@ -14,10 +14,9 @@ import pyarrow.compute as pc
 
 from ksqlpy.catalog import Source
 from ksqlpy.formats import get_format
-from ksqlpy.operators.base import HEADERS_COL, OperatorContext
+from ksqlpy.operators.base import HEADERS_COL, OP_COL, OperatorContext
 from ksqlpy.schema import HEADER, ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART
 
-OP_COL = "__op"  # table changelog rows: 1 = upsert, 0 = delete (tombstone)
 
 
 class SourceDecoder:
@@ -73,22 +72,37 @@ class SourceDecoder:
         headers = records.column("headers")
         for col in src.schema.headers:
             arrays[col.name] = _header_column(headers, col) if col.namespace == HEADER \
-                else headers
+                else _sql_headers(headers)
         arrays[HEADERS_COL] = headers
 
         keep = None
         tombstones = values.null_rows
-        if self.is_table:
-            arrays[OP_COL] = pc.invert(tombstones) if tombstones is not None \
-                else pa.array([True] * n, pa.bool_())
-        elif tombstones is not None and tombstones.true_count:
-            keep = pc.invert(tombstones)  # a null value on a stream carries no row
+        # __op: true for a row, false for a null value (a table delete; on a stream a row
+        # whose value is null, which projections pass on as a null value)
+        arrays[OP_COL] = pc.invert(tombstones) if tombstones is not None \
+            else pa.array([True] * n, pa.bool_())
+        if self.is_table and self.key_columns:
+            null_key = None
+            for col in self.key_columns:
+                m = pc.is_null(arrays[col.name])
+                null_key = m if null_key is None else pc.or_(null_key, m)
+            if null_key.true_count:
+                for i in range(n):
+                    if null_key[i].as_py():
+                        bad.setdefault(i, f"Table {src.name} dropped a record with a null key "
+                                          f"(topic: {src.topic})")
         batch = pa.RecordBatch.from_pydict(arrays)
         if self.timestamp_fn is not None:
             ts, ts_errors = self.timestamp_fn(batch)
             for i, msg in ts_errors.items():
                 bad.setdefault(i, msg)
             batch = batch.set_column(0, ROWTIME, ts)
+        negative = pc.less(batch.column(0), 0)
+        if negative.true_count:  # Kafka Streams skips records with negative timestamps
+            for i, neg in enumerate(negative.to_pylist()):
+                if neg:
+                    bad.setdefault(i, f"Skipped record with negative timestamp "
+                                      f"{batch.column(0)[i].as_py()} (topic: {src.topic})")
         if bad:
             for i, msg in sorted(bad.items()):
                 self.ctx.report("DESERIALIZATION_ERROR" if "deserialize" in msg
@@ -99,6 +113,19 @@ class SourceDecoder:
         if keep is not None:
             batch = batch.filter(keep)
         return batch
+
+
+_HEADER_STRUCT = pa.struct([pa.field("KEY", pa.string()), pa.field("VALUE", pa.binary())])
+
+
+def _sql_headers(headers: pa.Array) -> pa.Array:
+    """Kafka headers as the SQL type ARRAY<STRUCT<KEY STRING, VALUE BYTES>>."""
+    if isinstance(headers, pa.ChunkedArray):
+        headers = headers.combine_chunks()
+    flat = headers.values
+    items = pa.StructArray.from_arrays([flat.field("key"), flat.field("value")],
+                                       fields=list(_HEADER_STRUCT))
+    return pa.ListArray.from_arrays(headers.offsets, items, mask=headers.is_null())
 
 
 def _header_column(headers: pa.Array, col) -> pa.Array:

@@ -8,22 +8,36 @@ from typing import Iterable
 import pyarrow as pa
 
 from ksqlpy.expr import Compiled
-from ksqlpy.operators.base import HEADERS_COL, Operator, take_rows
+import pyarrow.compute as pc
+
+from ksqlpy.operators.base import HEADERS_COL, OP_COL, Operator
 from ksqlpy.schema import ROWTIME
 
 #: Internal columns a projection carries through unchanged when present.
-PASSTHROUGH = (HEADERS_COL, "__op", "WINDOWSTART", "WINDOWEND")
+PASSTHROUGH = (HEADERS_COL, OP_COL, "WINDOWSTART", "WINDOWEND")
 
 
 class Filter(Operator):
-    def __init__(self, predicate: Compiled, sql: str):
+    """WHERE. On a stream, rows that do not match (and null-value rows) are dropped. On a
+    table, a row that does not match becomes a delete of its key, as a KTable filter
+    forwards a tombstone, so downstream state forgets a row that stopped matching."""
+
+    def __init__(self, predicate: Compiled, sql: str, table: bool = False):
         self.predicate = predicate
         self.sql = sql
+        self.table = table
 
     def process(self, batch: pa.RecordBatch) -> Iterable[pa.RecordBatch]:
         if batch.num_rows == 0:
             return ()
-        out = take_rows(batch, self.predicate(batch))
+        mask = pc.fill_null(self.predicate(batch), False)
+        idx = batch.schema.get_field_index(OP_COL)
+        if self.table and idx >= 0:
+            op = pc.and_(batch.column(idx), mask)
+            return (batch.set_column(idx, OP_COL, op),)
+        if idx >= 0:
+            mask = pc.and_(mask, batch.column(idx))
+        out = batch.filter(mask)
         return (out,) if out.num_rows else ()
 
     def describe(self):

@@ -9,8 +9,10 @@ from typing import Iterator
 from ksqlpy.errors import ParseError
 
 
-def split_statements(sql: str) -> list[str]:
-    """Statement texts, each ending with its ';' (a missing final ';' is tolerated)."""
+def split_statements(sql: str, keep_position: bool = False) -> list[str]:
+    """Statement texts, each ending with its ';' (a missing final ';' is tolerated).
+    With ``keep_position`` each text is prefixed with newlines so that parse errors report
+    lines counted across the whole script, as ksqlDB does."""
     out: list[str] = []
     start = 0
     i = 0
@@ -37,13 +39,19 @@ def split_statements(sql: str) -> list[str]:
         elif c == ";":
             text = sql[start:i + 1].strip()
             if _has_code(text):
-                out.append(text)
+                out.append(_positioned(sql, start, text) if keep_position else text)
             start = i + 1
         i += 1
     tail = sql[start:].strip()
     if _has_code(tail):
-        out.append(tail)
+        out.append(_positioned(sql, start, tail) if keep_position else tail)
     return out
+
+
+def _positioned(sql: str, start: int, text: str) -> str:
+    """``text`` preceded by as many newlines as lines precede it in ``sql``."""
+    begin = sql.index(text, start)
+    return "\n" * sql.count("\n", 0, begin) + text
 
 
 def _has_code(text: str) -> bool:
@@ -59,10 +67,12 @@ def split_and_parse(sql: str, variables: dict) -> Iterator[tuple[str, object]]:
     """Yield (statement text, AST) lazily, substituting the *current* ``variables`` dict."""
     from ksqlpy.grammar import KsqlParseError, parse_one, substitute_variables
 
-    for text in split_statements(sql):
-        text = substitute_variables(text, variables) if variables or "${" in text else text
+    for positioned in split_statements(sql, keep_position=True):
+        if variables or "${" in positioned:
+            positioned = substitute_variables(positioned, variables)
+        text = positioned.lstrip("\n")
         try:
-            node = parse_one(text)
+            node = parse_one(positioned)
         except KsqlParseError as e:
             raise ParseError(e.message, line=e.line, column=e.column) from None
         yield text, node

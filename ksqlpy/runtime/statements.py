@@ -246,17 +246,17 @@ async def create_source(engine, session, node, text):
                 f"name already exists")
     props = parse_with(node.args.get("properties"))
     cols = _columns(node, kind, engine)
-    if not cols:
-        raise AnalysisError("The statement does not define any columns.")
     schema = LogicalSchema.of(cols)
-    if kind == "TABLE" and not schema.key:
-        raise AnalysisError("Tables require a PRIMARY KEY. Please define the PRIMARY KEY.")
     topic = props.str("KAFKA_TOPIC")
     if not topic:
         raise AnalysisError(
             "Missing required property \"KAFKA_TOPIC\" which has no default value.")
     key_fmt, value_fmt = _format_infos(props, session, key_columns=schema.key,
                                        value_columns=schema.value)
+    if not cols:
+        raise AnalysisError("The statement does not define any columns.")
+    if kind == "TABLE" and not schema.key:
+        raise AnalysisError("Tables require a PRIMARY KEY. Please define the PRIMARY KEY.")
     window = _window_info(props)
     if window is not None and not schema.key:
         raise AnalysisError("Windowed sources require a key column.")
@@ -523,6 +523,14 @@ async def drop_type(engine, session, node, text):
     del engine.catalog.types[name]
     await engine.record_command(text, session.overrides)
     return status(text, f"type/`{name}`/drop", "Dropped type " + name)
+
+
+@handler("RunScript")
+async def run_script(engine, session, node, text):
+    from ksqlpy.errors import ParseError
+
+    # RUN SCRIPT is a client command: the CLI reads the file and sends its statements.
+    raise ParseError("line 1:1: Syntax Error\nUnknown statement 'RUN'", line=1, column=1)
 
 
 # -- SHOW / DESCRIBE / EXPLAIN -------------------------------------------------------------
