@@ -94,13 +94,8 @@ class _Names:
 def _check_supported(select: exp.Select) -> None:
     if select.args.get("joins"):
         raise NotSupportedError("JOIN is not supported yet.")
-    if select.args.get("group") or select.args.get("window") or select.args.get("having"):
-        raise NotSupportedError("Aggregations (GROUP BY, WINDOW, HAVING) are not supported yet.")
     for item in select.expressions:
         for fn in item.find_all(exp.Anonymous):
-            if is_aggregate(fn.name):
-                raise NotSupportedError(
-                    f"Aggregate functions are not supported yet: {fn.name.upper()}")
             if is_table_function(fn.name):
                 raise NotSupportedError(
                     f"Table functions are not supported yet: {fn.name.upper()}")
@@ -148,8 +143,19 @@ def plan_query(select: exp.Select, catalog: Catalog, properties: dict | None = N
                 f"Type error in WHERE expression: Should evaluate to boolean but is "
                 f"{_sql(pred)} ({compiled.type}) instead.")
         text = _sql(pred)
-        operators.append(Filter(compiled, text))
+        operators.append(Filter(compiled, text, table=source.kind == "TABLE"))
         steps.append({"@type": "streamFilter/v1", "filterExpression": text})
+
+    from ksqlpy.plan.aggregation import has_aggregation, plan_aggregation
+
+    if has_aggregation(select):
+        output, window = plan_aggregation(select, scope, source, ctx, sink_name=sink_name,
+                                          properties=ctx.properties, operators=operators,
+                                          steps=steps)
+        return QueryPlan(source=source, alias=alias, operators=operators, output=output,
+                         steps=steps, emit=_emit(select), limit=_limit(select),
+                         where=where.this if where is not None else None, scope=scope,
+                         windowed=window is not None, extra={"window": window})
 
     key_names = [c.name for c in source.schema.key]
     partition = select.args.get("partition_by")
@@ -172,17 +178,25 @@ def plan_query(select: exp.Select, catalog: Catalog, properties: dict | None = N
                   "keyColumnNames": [c.name for c in output.key],
                   "selectExpressions": [f"{text} AS {name}" for name, text in
                                         select_op.describe_items]})
-    emit = select.args.get("emit")
-    limit = select.args.get("limit")
-    limit_value = None
-    if limit is not None:
-        limit_value = int(limit.expression.this if limit.expression else limit.this.this)
-        if limit_value < 0:
-            raise AnalysisError("LIMIT must be non-negative.")
     return QueryPlan(source=source, alias=alias, operators=operators, output=output,
-                     steps=steps, emit=emit.this if emit is not None else None,
-                     limit=limit_value, where=where.this if where is not None else None,
-                     scope=scope)
+                     steps=steps, emit=_emit(select), limit=_limit(select),
+                     where=where.this if where is not None else None, scope=scope)
+
+
+def _emit(select: exp.Select) -> str | None:
+    emit = select.args.get("emit")
+    return str(emit.this).upper() if emit is not None else None
+
+
+def _limit(select: exp.Select) -> int | None:
+    limit = select.args.get("limit")
+    if limit is None:
+        return None
+    node = limit.expression if limit.expression is not None else limit.this
+    value = int(node.this)
+    if value < 0:
+        raise AnalysisError("LIMIT must be non-negative.")
+    return value
 
 
 def _plan_partition_by(partition, scope: RowScope, ctx: CompileContext):

@@ -313,10 +313,12 @@ async def create_as_select(engine, session, node, text):
     properties = session.properties
     plan = plan_query(select, engine.catalog, properties, sink_name=name)
     source = plan.source
-    if kind == "TABLE" and source.kind == "STREAM" and not plan.windowed:
-        raise NotSupportedError(
-            "CREATE TABLE AS SELECT needs an aggregation; aggregations are not supported yet.")
-    if kind == "STREAM" and source.kind == "TABLE":
+    aggregated = "window" in plan.extra
+    if kind == "TABLE" and source.kind == "STREAM" and not aggregated:
+        raise AnalysisError(
+            "Invalid result type. Your SELECT query produces a STREAM. Please use CREATE "
+            "STREAM AS SELECT statement instead.")
+    if kind == "STREAM" and (source.kind == "TABLE" or aggregated):
         raise AnalysisError(
             "Invalid result type. Your SELECT query produces a TABLE. Please use CREATE TABLE "
             "AS SELECT statement instead.")
@@ -330,8 +332,12 @@ async def create_as_select(engine, session, node, text):
     replicas = props.get("REPLICAS") or _int(properties.get("ksql.sink.replicas")) or 1
     ts_col = name_of_str(props.str("TIMESTAMP"))
     key_features, value_features = _features(plan.output.key, value_fmt, plan.output.value)
+    window = source.window
+    if plan.extra.get("window") is not None:
+        w = plan.extra["window"]
+        window = WindowInfo(w.kind, None if w.kind == "SESSION" else w.size)
     sink = Source(name=name, kind=kind, topic=topic, schema=plan.output, key_format=key_fmt,
-                  value_format=value_fmt, statement=text, window=source.window,
+                  value_format=value_fmt, statement=text, window=window,
                   timestamp_column=ts_col, timestamp_format=props.str("TIMESTAMP_FORMAT"),
                   partitions=partitions, replicas=replicas, key_features=key_features,
                   value_features=value_features)

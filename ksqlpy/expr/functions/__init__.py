@@ -1,0 +1,1 @@
+"""Scalar function families; each module registers its functions on import."""

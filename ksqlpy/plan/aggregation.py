@@ -1,0 +1,311 @@
+"""Planning GROUP BY queries (stage: analysis → operators).
+
+A SELECT with GROUP BY (or aggregate calls) becomes: [WHERE] → Aggregate → [HAVING] →
+Select. Aggregate calls are pulled out of the SELECT and HAVING expressions into columns
+``KSQL_AGG_VARIABLE_<n>``; grouping expressions become the key columns of the result. What
+is left of each select item is then compiled against the aggregate's output, so a column
+that is neither grouped nor aggregated fails with ksqlDB's "Non-aggregate SELECT expression(s)
+not part of GROUP BY" message.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from ksqlpy.aggregates import resolve as resolve_aggregate
+from ksqlpy.errors import AnalysisError, NotSupportedError
+from ksqlpy.expr import CompileContext, compile_expr, is_aggregate
+from ksqlpy.operators.aggregate import Aggregate, AggregateCall
+from ksqlpy.operators.stateless import Filter, Select
+from ksqlpy.operators.windows import WindowDef
+from ksqlpy.parse import name_of
+from ksqlpy.plan.scope import RowScope, ScopeColumn
+from ksqlpy.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
+from ksqlpy.types import BIGINT, BOOLEAN
+
+UNITS_MS = {"MILLISECOND": 1, "SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000,
+            "DAY": 86_400_000}
+
+
+def duration_ms(d) -> int | None:
+    if d is None:
+        return None
+    if hasattr(d, "millis"):
+        return d.millis()
+    unit = str(d.args.get("unit")).upper().rstrip("S")
+    return int(d.this) * UNITS_MS[unit]
+
+
+def window_def(spec) -> WindowDef:
+    kind = str(spec.args["kind"]).upper()
+    return WindowDef(kind=kind, size=duration_ms(spec.args.get("size")),
+                     advance=duration_ms(spec.args.get("advance")),
+                     grace=duration_ms(spec.args.get("grace")),
+                     retention=duration_ms(spec.args.get("retention")))
+
+
+def has_aggregation(select: exp.Select) -> bool:
+    if select.args.get("group") or select.args.get("window"):
+        return True
+    for item in select.expressions:
+        for fn in item.find_all(exp.Anonymous):
+            if is_aggregate(fn.name):
+                return True
+    return False
+
+
+def _strip_qualifiers(node: exp.Expression, aliases: set[str]) -> None:
+    for col in list(node.find_all(exp.Column)):
+        table = col.args.get("table")
+        if table is not None:
+            qualifier = name_of(table)
+            if qualifier not in aliases:
+                raise AnalysisError(f"'{qualifier}' is not a valid stream/table name or alias.")
+            col.set("table", None)
+
+
+def _format(node: exp.Expression) -> str:
+    """ksqlDB's rendering of an expression in messages: binary operations parenthesized."""
+    from ksqlpy.grammar import to_sql
+
+    text = to_sql(node).replace("`", "")
+    if isinstance(node, exp.Binary) and not isinstance(node, (exp.And, exp.Or)):
+        return f"({text})"
+    return text
+
+
+def _literal(node):
+    if isinstance(node, exp.Literal):
+        return node.this if node.is_string else (int(node.this) if node.this.lstrip("-")
+                                                 .isdigit() else float(node.this))
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
+        v = _literal(node.this)
+        return -v
+    if isinstance(node, exp.Boolean):
+        return bool(node.this)
+    return None
+
+
+class _AggScope(RowScope):
+    pass
+
+
+def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileContext, *,
+                     sink_name: str | None, properties: dict, operators: list, steps: list):
+    """Append the aggregation's operators/steps; return (output schema, window def)."""
+    persistent = sink_name is not None
+    for item in select.expressions:
+        _strip_qualifiers(item, scope.aliases)
+    group = select.args.get("group")
+    group_exprs = list(group.expressions) if group else []
+    for g in group_exprs:
+        _strip_qualifiers(g, scope.aliases)
+    having = select.args.get("having")
+    having_expr = having.this if having is not None else None
+    if having_expr is not None:
+        _strip_qualifiers(having_expr, scope.aliases)
+    spec = select.args.get("window")
+    if spec is not None and source.kind == "TABLE":
+        raise AnalysisError("WINDOW clause requires a stream source.")
+    if not group_exprs:
+        for item in select.expressions:
+            for fn in item.find_all(exp.Anonymous):
+                if is_aggregate(fn.name):
+                    raise AnalysisError(
+                        f"Use of aggregate function {fn.name.upper()} requires a GROUP BY "
+                        f"clause.")
+        raise AnalysisError("WINDOW clause requires a GROUP BY clause.")
+    if select.args.get("partition_by") is not None:
+        raise AnalysisError("PARTITION BY is not supported with GROUP BY.")
+    for g in group_exprs:
+        for fn in g.find_all(exp.Anonymous):
+            if is_aggregate(fn.name):
+                raise AnalysisError(
+                    f"GROUP BY does not support aggregate functions: {fn.name.upper()} is an "
+                    f"aggregate function.")
+    window = window_def(spec) if spec is not None else None
+    emit = select.args.get("emit")
+    emit_final = emit is not None and str(emit.this).upper() == "FINAL"
+    if emit_final and window is None:
+        raise AnalysisError("EMIT FINAL is only supported for windowed aggregations.")
+
+    # -- grouping keys --------------------------------------------------------------------
+    scope.clause = "GROUP BY"
+    items = []
+    for item in select.expressions:
+        alias = name_of(item.args["alias"]) if isinstance(item, exp.Alias) else None
+        node = item.this if isinstance(item, exp.Alias) else item
+        if isinstance(node, exp.Star):
+            raise AnalysisError("SELECT * is not supported with GROUP BY.")
+        items.append([node, alias])
+    taken = {a for _, a in items if a} | {name_of(n.this) for n, a in items
+                                          if a is None and isinstance(n, exp.Column)}
+    from ksqlpy.plan.planner import _Names
+
+    names = _Names(taken)
+    key_names: list[str] = []
+    key_fns = []
+    for g in group_exprs:
+        compiled = compile_expr(g, scope, ctx)
+        match = [(n, a) for n, a in items if n == g]
+        if match and match[0][1]:
+            name = match[0][1]
+        elif isinstance(g, exp.Column):
+            name = name_of(g.this)
+        else:
+            name = names.synthetic()
+        if name in key_names:
+            raise AnalysisError(f"Duplicate GROUP BY expression: {_format(g)}")
+        key_names.append(name)
+        key_fns.append(compiled)
+
+    # -- aggregate calls ------------------------------------------------------------------
+    scope.clause = "SELECT"
+    calls: list[AggregateCall] = []
+    by_sql: dict[str, str] = {}
+
+    def extract(node: exp.Expression) -> exp.Expression:
+        def visit(n):
+            if isinstance(n, exp.Anonymous) and is_aggregate(n.name):
+                key = n.sql()
+                if key not in by_sql:
+                    for inner in n.expressions:
+                        for sub in inner.find_all(exp.Anonymous):
+                            if is_aggregate(sub.name):
+                                raise AnalysisError(
+                                    "Aggregate functions can not be nested: "
+                                    f"{n.name.upper()}({sub.name.upper()}())")
+                    args = [a for a in n.expressions if not isinstance(a, exp.Star)]
+                    compiled = [compile_expr(a, scope, ctx) for a in args]
+                    literals = [_literal(a) for a in args]
+                    fn = resolve_aggregate(n.name, [c.type for c in compiled], literals)
+                    if source.kind == "TABLE" and not fn.undoable:
+                        raise AnalysisError(
+                            f"The aggregation function {fn.name} does not support undo, "
+                            f"which is required for aggregating a table.")
+                    name = f"KSQL_AGG_VARIABLE_{len(calls)}"
+                    calls.append(AggregateCall(fn, compiled, name))
+                    by_sql[key] = name
+                return exp.column(exp.to_identifier(by_sql[key], quoted=True))
+            for g, kname in zip(group_exprs, key_names):
+                if n == g:
+                    return exp.column(exp.to_identifier(kname, quoted=True))
+            return n
+        return node.transform(visit, copy=True)
+
+    rewritten = [(extract(n), n, a) for n, a in items]
+    having_rewritten = extract(having_expr) if having_expr is not None else None
+
+    table_key = [c.name for c in source.schema.key] if source.kind == "TABLE" else None
+    per_record = str(properties.get("cache.max.bytes.buffering", "10000000")) == "0"
+    agg = Aggregate(key_names, key_fns, calls, window=window, table_key=table_key,
+                    emit_per_record=per_record, emit_final=emit_final)
+    operators.append(agg)
+    step_type = "tableAggregate/v1" if source.kind == "TABLE" else (
+        "streamWindowedAggregate/v1" if window else "streamAggregate/v1")
+    step = {"@type": step_type, "groupByExpressions": [_format(g) for g in group_exprs],
+            "aggregationFunctions": [f"{c.fn.name}({', '.join(a.sql for a in c.args)})"
+                                     for c in calls]}
+    if window is not None:
+        step["windowExpression"] = window.describe()
+    steps.append(step)
+
+    # -- post-aggregation scope -----------------------------------------------------------
+    cols = [ScopeColumn(n, f.type, KEY, n) for n, f in zip(key_names, key_fns)]
+    if window is not None:
+        cols += [ScopeColumn(WINDOWSTART, BIGINT, "WINDOW", WINDOWSTART),
+                 ScopeColumn(WINDOWEND, BIGINT, "WINDOW", WINDOWEND)]
+    cols += [ScopeColumn(c.name, c.fn.type, VALUE, c.name) for c in calls]
+    post = RowScope(cols, scope.aliases)
+
+    if having_rewritten is not None:
+        try:
+            pred = compile_expr(having_rewritten, post, ctx)
+        except AnalysisError:
+            raise AnalysisError(
+                f"Non-aggregate HAVING expression not part of GROUP BY: "
+                f"{_non_aggregate_columns(having_expr, post, key_names)}") from None
+        if pred.type != BOOLEAN:
+            raise AnalysisError("HAVING expression must evaluate to BOOLEAN.")
+        operators.append(Filter(pred, _format(having_expr), table=True))
+        steps.append({"@type": "tableFilter/v1", "filterExpression": _format(having_expr)})
+
+    # -- projection -----------------------------------------------------------------------
+    from ksqlpy.plan.planner import RESERVED
+
+    out_items = []
+    key_cols: dict[str, Column] = {}
+    value_cols: list[Column] = []
+    bad: list[str] = []
+    described = []
+    seen = set()
+    for (node, original, alias) in rewritten:
+        if alias in RESERVED:
+            raise AnalysisError(
+                f"`{alias}` is a reserved column name. You cannot use it as an alias for a "
+                f"column.")
+        if alias:
+            name = alias
+        elif isinstance(node, exp.Column) and name_of(node.this) in key_names:
+            name = name_of(node.this)
+        elif isinstance(original, exp.Anonymous) and is_aggregate(original.name):
+            name = names.synthetic()
+        else:
+            name = names.for_expr(original)
+        if persistent and alias is None and name in RESERVED and name != "ROWTIME":
+            raise AnalysisError(
+                f"Reserved column name in select: `{name}`. Please remove or alias the column.")
+        if name in seen:
+            raise AnalysisError(f"Duplicate value columns found in schema: `{name}`")
+        seen.add(name)
+        try:
+            compiled = compile_expr(node, post, ctx)
+        except AnalysisError as e:
+            if "cannot be resolved" in e.message:
+                bad.append(_format(original))
+                continue
+            raise
+        if isinstance(node, exp.Column) and name_of(node.this) in key_names:
+            kname = name_of(node.this)
+            if kname in key_cols:
+                raise AnalysisError(
+                    f"The projection contains a key column more than once: "
+                    f"`{key_cols[kname].name}` and `{name}`.")
+            key_cols[kname] = Column(name, compiled.type, KEY)
+        else:
+            value_cols.append(Column(name, compiled.type, VALUE))
+        out_items.append((name, compiled))
+        described.append((name, _format(original)))
+    if bad:
+        raise AnalysisError("Non-aggregate SELECT expression(s) not part of GROUP BY: "
+                            + ", ".join(bad) + "\nEither add the column(s) to the GROUP BY or "
+                            "remove them from the SELECT.")
+    if persistent:
+        missing = [_format(g) for g, k in zip(group_exprs, key_names) if k not in key_cols]
+        if missing:
+            if len(missing) == 1:
+                raise AnalysisError(
+                    f"The query used to build `{sink_name}` must include the grouping "
+                    f"expression {missing[0]} in its projection (eg, SELECT {missing[0]}...).")
+            listed = ", ".join(missing[:-1]) + " and " + missing[-1]
+            raise AnalysisError(
+                f"The query used to build `{sink_name}` must include the grouping expressions "
+                f"{listed} in its projection (eg, SELECT {', '.join(missing)}...).")
+        if not value_cols:
+            raise AnalysisError("The projection contains no value columns.")
+    select_op = Select(out_items)
+    select_op.describe_items = described
+    operators.append(select_op)
+    steps.append({"@type": "tableSelect/v1", "keyColumnNames": [k for k in key_names],
+                  "selectExpressions": [f"{t} AS {n}" for n, t in described]})
+    ordered_keys = tuple(key_cols[k] for k in key_names if k in key_cols)
+    if not persistent:
+        ordered_keys = ()
+        value_cols = [Column(n, c.type, VALUE) for n, c in out_items]
+    return LogicalSchema(key=ordered_keys, value=tuple(value_cols)), window
+
+
+def _non_aggregate_columns(node, post: RowScope, key_names) -> str:
+    cols = [name_of(c.this) for c in node.find_all(exp.Column)
+            if name_of(c.this) not in key_names]
+    return ", ".join(dict.fromkeys(cols))
