@@ -139,9 +139,12 @@ def test_insert_into_select_and_unsupported_features():
         await _insert_orders(engine, [("o1", "a", 5, 1.0)])
         await engine.run_until_idle()
         rows = await topic_values(engine, "COPY")
+        await engine.execute("CREATE TABLE customers (id VARCHAR PRIMARY KEY, name VARCHAR) "
+                             "WITH (kafka_topic='customers', value_format='JSON', "
+                             "partitions=1);")
         with pytest.raises(NotSupportedError):
-            await engine.execute("CREATE TABLE t AS SELECT customer, COUNT(*) FROM orders "
-                                 "GROUP BY customer;")
+            await engine.execute("CREATE STREAM j AS SELECT o.id, c.name FROM orders o "
+                                 "JOIN customers c ON o.customer = c.id;")
         await engine.close()
         return rows
 
