@@ -142,7 +142,10 @@ class JsonFormat:
             if src is None:
                 arrays.append(pa.nulls(n, c.type.to_arrow()))
             else:
-                arrays.append(_fast_cast(table.column(src).combine_chunks(), c.type))
+                try:
+                    arrays.append(_fast_cast(table.column(src).combine_chunks(), c.type))
+                except pa.ArrowException:
+                    raise _NotFast from None  # odd inferred types: the per-record path decides
         return arrays, {}, tomb
 
     def _slow(self, data, columns, unwrapped):
