@@ -393,6 +393,16 @@ def _text_slow(arr: pa.Array, t: SqlType) -> pa.Array:
     return pa.array([None if v is None else w(v) for v in vals], pa.string())
 
 
+def _decimal_text(text: pa.Array, t: SqlType) -> pa.Array:
+    """ksqlDB keeps each decimal's own scale (it does not rescale values read from JSON),
+    so 10.0 read into DECIMAL(6, 4) is written back as 10.0. Arrow decimals carry only the
+    column's scale; trailing zeros are trimmed, keeping one fractional digit, which gives
+    the value's scale back for values read from input."""
+    if not t.scale:
+        return text
+    return pc.replace_substring_regex(text, r"(\.\d*?[0-9])0+$", r"\1")
+
+
 def json_text(arr: pa.Array, t: SqlType, fast: bool = True) -> pa.Array:
     """Each value of ``arr`` as JSON text (a string array; nulls stay null)."""
     if isinstance(arr, pa.ChunkedArray):
@@ -419,7 +429,7 @@ def json_text(arr: pa.Array, t: SqlType, fast: bool = True) -> pa.Array:
     if b == "BOOLEAN":
         return arr.cast(pa.string())
     if b == "DECIMAL":
-        return arr.cast(pa.string())
+        return _decimal_text(arr.cast(pa.string()), t)
     if b == "DOUBLE":
         text = java_double_str_array(arr)
         nonfinite = pc.invert(pc.is_finite(arr))
