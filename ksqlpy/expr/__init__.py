@@ -90,4 +90,8 @@ def table_function_type(name: str, arg_types: list[SqlType]) -> SqlType:
     if up == "CUBE_EXPLODE" and len(arg_types) == 1 and arg_types[0].base == "ARRAY":
         return array(arg_types[0].item)
     shown = ", ".join(str(t) for t in arg_types)
-    raise AnalysisError(f"Function '{name.lower()}' does not accept parameters ({shown}).")
+    alternatives = {"EXPLODE": "explode(ARRAY<DECIMAL> input)\nexplode(ARRAY<T> list)",
+                    "CUBE_EXPLODE": "cube_explode(ARRAY<T> list)"}.get(up)
+    suffix = f"\nValid alternatives are:\n{alternatives}" if alternatives else ""
+    raise AnalysisError(f"Function '{name.lower()}' does not accept parameters ({shown})."
+                        + suffix)

@@ -84,6 +84,8 @@ class _Names:
                 return name
 
     def for_expr(self, node: exp.Expression) -> str:
+        if isinstance(node, exp.Column) and node.meta.get("synthetic"):
+            return self.synthetic()
         if isinstance(node, exp.Column):
             return name_of(node.this)
         if type(node).__name__ == "Dereference" and isinstance(node.expression, exp.Identifier):
@@ -94,11 +96,42 @@ class _Names:
 def _check_supported(select: exp.Select) -> None:
     if select.args.get("joins"):
         raise NotSupportedError("JOIN is not supported yet.")
-    for item in select.expressions:
-        for fn in item.find_all(exp.Anonymous):
-            if is_table_function(fn.name):
-                raise NotSupportedError(
-                    f"Table functions are not supported yet: {fn.name.upper()}")
+
+
+def _has_table_functions(select: exp.Select) -> bool:
+    return any(is_table_function(fn.name) for item in select.expressions
+               for fn in item.find_all(exp.Anonymous))
+
+
+def _plan_table_functions(select: exp.Select, scope: RowScope, ctx: CompileContext,
+                          source: Source):
+    """Replace EXPLODE/CUBE_EXPLODE calls in the SELECT list by columns that a
+    TableFunctions operator fills; returns the operator and the widened scope."""
+    from ksqlpy.expr import table_function_type
+    from ksqlpy.operators.table_function import TableFunctions
+
+    if source.kind == "TABLE":
+        raise AnalysisError("Table source is not supported with table functions")
+    calls = []
+    new_cols = []
+
+    def visit(n):
+        if isinstance(n, exp.Anonymous) and is_table_function(n.name):
+            if len(n.expressions) != 1:
+                raise AnalysisError(f"Function '{n.name.lower()}' does not accept parameters.")
+            arg = compile_expr(n.expressions[0], scope, ctx)
+            out_type = table_function_type(n.name, [arg.type])
+            name = f"KSQL_SYNTH_{len(calls)}"
+            calls.append((n.name.upper(), name, arg, out_type.to_arrow()))
+            new_cols.append(ScopeColumn(name, out_type, "SYNTH", name))
+            col = exp.column(exp.to_identifier(name, quoted=True))
+            col.meta["synthetic"] = True  # named like the call it replaces: KSQL_COL_n
+            return col
+        return n
+
+    for item in list(select.expressions):
+        item.replace(item.transform(visit, copy=True))
+    return TableFunctions(calls), scope.with_columns(scope.order + new_cols)
 
 
 def plan_query(select: exp.Select, catalog: Catalog, properties: dict | None = None, *,
@@ -149,6 +182,8 @@ def plan_query(select: exp.Select, catalog: Catalog, properties: dict | None = N
     from ksqlpy.plan.aggregation import has_aggregation, plan_aggregation
 
     if has_aggregation(select):
+        if _has_table_functions(select):
+            raise AnalysisError("Table functions cannot be used with aggregations.")
         output, window = plan_aggregation(select, scope, source, ctx, sink_name=sink_name,
                                           properties=ctx.properties, operators=operators,
                                           steps=steps)
@@ -170,6 +205,14 @@ def plan_query(select: exp.Select, catalog: Catalog, properties: dict | None = N
         steps.append({"@type": "streamSelectKey/v1",
                       "keyExpression": [_sql(e) for e in partition_exprs]})
 
+    if _has_table_functions(select):
+        if has_aggregation(select):
+            raise AnalysisError("Table functions cannot be used with aggregations.")
+        scope.clause = "SELECT"
+        tf_op, scope = _plan_table_functions(select, scope, ctx, source)
+        operators.append(tf_op)
+        steps.append({"@type": "streamFlatMap/v1",
+                      "tableFunctions": [f"{c[0]}({c[2].sql})" for c in tf_op.calls]})
     scope.clause = "SELECT"
     output, select_op = _plan_projection(select, scope, key_names, partition_exprs, ctx,
                                          sink_name=sink_name, source=source)
