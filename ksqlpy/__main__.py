@@ -11,6 +11,10 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "server":
+        from ksqlpy.server.main import main as server_main
+
+        return server_main(argv[1:]) or 0
     if argv and argv[0] == "conformance":
         from ksqlpy.conformance.cli import main as conformance_main
 

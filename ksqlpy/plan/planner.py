@@ -27,8 +27,17 @@ RESERVED = set(PSEUDO_COLUMNS) | set(WINDOW_BOUNDS)
 
 
 @dataclass
+class Route:
+    """The path of one source's rows through the query: its operators up to the output.
+    Joins give one route per joined source; routes share the join and later operators."""
+
+    source: Source
+    operators: list[Operator]
+
+
+@dataclass
 class QueryPlan:
-    """An analysed, compiled SELECT over one source."""
+    """An analysed, compiled SELECT. ``source`` is the (leftmost) FROM source."""
 
     source: Source
     alias: str
@@ -41,6 +50,16 @@ class QueryPlan:
     scope: RowScope | None = None
     windowed: bool = False
     extra: dict = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.routes:
+            self.routes = [Route(self.source, self.operators)]
+
+    @property
+    def sources(self) -> list[Source]:
+        return list(dict.fromkeys(r.source.name for r in self.routes) and
+                    [r.source for r in self.routes])
 
 
 def normalize(node: exp.Expression) -> exp.Expression:
@@ -236,7 +255,12 @@ def _limit(select: exp.Select) -> int | None:
     if limit is None:
         return None
     node = limit.expression if limit.expression is not None else limit.this
-    value = int(node.this)
+    negative = isinstance(node, exp.Neg)
+    if negative:
+        node = node.this
+    if not isinstance(node, exp.Literal) or node.is_string or not node.this.isdigit():
+        raise AnalysisError("LIMIT must be a non-negative integer literal.")
+    value = -int(node.this) if negative else int(node.this)
     if value < 0:
         raise AnalysisError("LIMIT must be non-negative.")
     return value

@@ -68,10 +68,13 @@ class Engine:
         self.queries_by_id: dict[str, PersistentQuery] = {}
         self.transient: dict[str, TransientQuery] = {}
         self.processing_log = ProcessingLog()
+        from ksqlpy.schema_registry import SchemaRegistry  # SR formats (ksqlpy.formats)
+        self.schema_registry = SchemaRegistry()
         self.variables: dict[str, str] = {}
         self.query_seq = 0
         self.command_seq = -1
         self._replaying = False
+        self._pull = None  # [pull hook] ksqlpy.pull.PullService, created on first use
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -86,6 +89,8 @@ class Engine:
         await self._replay_commands()
 
     async def close(self) -> None:
+        if self._pull is not None:  # [pull hook]
+            await self._pull.close()
         for q in list(self.queries_by_id.values()):
             await q.stop()
         for t in list(self.transient.values()):
@@ -111,10 +116,14 @@ class Engine:
         """Run every statement of ``sql`` in order; raise KsqlError at the first failure."""
         session = Session(self, dict(properties or {}), {**self.variables, **(variables or {})})
         results = []
-        for text, node in g.split_and_parse(sql, session.variables):
-            result = await statements.execute(self, session, node, text)
-            if result is not None:
-                results.append(result)
+        try:
+            for text, node in g.split_and_parse(sql, session.variables):
+                result = await statements.execute(self, session, node, text)
+                self.on_catalog_changed()  # [pull hook] mirror new materialized tables
+                if result is not None:
+                    results.append(result)
+        except RecursionError:
+            raise AnalysisError("The statement is nested too deeply to be processed.") from None
         return results
 
     def effective_properties(self, overrides: dict | None = None) -> dict[str, str]:
@@ -140,9 +149,20 @@ class Engine:
         if len(parsed) != 1 or not isinstance(parsed[0][1], exp.Select):
             raise AnalysisError("Expected exactly one SELECT statement.")
         props = session.properties
+        # [pull hook] a SELECT without EMIT is a pull query: ksqlDB's rules, then tables go
+        # to the DuckDB mirror (ksqlpy.pull), streams are scanned to their end below.
+        if parsed[0][1].args.get("emit") is None:
+            from ksqlpy.pull import PullQueryHandle, validate_pull_select
+
+            node = parsed[0][1]
+            validate_pull_select(node)
+            src = self._select_source(node)
+            if src is not None and src.kind == "TABLE":
+                result = await self.pull.query(sql, properties, variables)
+                handle = PullQueryHandle(result.query_id, result)
+                self.transient[handle.id] = handle
+                return handle
         plan = plan_query(parsed[0][1], self.catalog, props)
-        if plan.emit is None and plan.source.kind == "TABLE":
-            raise NotSupportedError("Pull queries on tables are not supported yet.")
         qid = f"transient_{plan.source.name}_{random.getrandbits(63)}"
         reset = props.get("auto.offset.reset", "latest") if plan.emit else "earliest"
         query = TransientQuery(qid, plan, self.log, self.operator_context(qid, props),
@@ -151,6 +171,53 @@ class Engine:
         self.transient[qid] = query
         query.start()
         return query
+
+    # -- [pull hook] pull queries over materialized tables (ksqlpy.pull) -------------------
+    @property
+    def pull(self):
+        if self._pull is None:
+            from ksqlpy.pull import PullService
+
+            self._pull = PullService(self)
+        return self._pull
+
+    async def pull_query(self, sql: str, properties: dict | None = None,
+                         variables: dict | None = None):
+        """Run a pull query over a materialized table; returns ``PullResult(columns, rows)``
+        (key columns carry namespace KEY)."""
+        return await self.pull.query(sql, properties, variables)
+
+    async def materialize_all(self) -> int:
+        """Apply every materialized table's changelog to its DuckDB mirror now (tests and
+        ``run_queries=False``); returns the number of changelog records read."""
+        return await self.pull.materialize_all()
+
+    def on_table_registered(self, source: Source) -> None:
+        """A table entered the catalog: mirror it if it is materialized (CTAS sink or
+        CREATE SOURCE TABLE). With ``run_queries=False`` mirrors are built on demand."""
+        if self.config.run_queries and self.log is not None:
+            self.pull.register(source)
+
+    def on_catalog_changed(self) -> None:
+        if self._pull is not None:
+            self._pull.sync()
+            return
+        if self.config.run_queries and self.log is not None:
+            from ksqlpy.pull import is_materialized
+
+            for s in self.catalog.sources():
+                if is_materialized(s):
+                    self.on_table_registered(s)
+
+    def _select_source(self, select) -> Source | None:
+        from sqlglot import exp as _exp
+
+        from ksqlpy.parse import name_of
+
+        from_ = select.args.get("from_") or select.args.get("from")
+        if from_ is None or not isinstance(from_.this, _exp.Table):
+            return None
+        return self.catalog.source(name_of(from_.this.this))
 
     async def close_push_query(self, query_id: str) -> bool:
         query = self.transient.pop(query_id, None)

@@ -24,6 +24,28 @@ from ksqlpy.runtime.partitioner import split_by_partition
 logger = logging.getLogger(__name__)
 
 
+def _open_routes(plan: QueryPlan, ctx: OperatorContext):
+    """(topic, decoder, operators) per route, operators opened once."""
+    routes = []
+    opened = set()
+    for route in plan.routes:
+        for op in route.operators:
+            if id(op) not in opened:
+                op.open(ctx)
+                opened.add(id(op))
+        routes.append((route.source.topic, SourceDecoder(route.source, ctx), route.operators))
+    return routes
+
+
+def route_batch(routes, topic: str, batch: pa.RecordBatch, partition: int):
+    """Decode ``batch`` for every route reading ``topic`` and run it to the query output."""
+    out = []
+    for t, decoder, operators in routes:
+        if t == topic:
+            out.extend(run_operators(operators, decoder.decode(batch, partition)))
+    return out
+
+
 def run_operators(operators, batch: pa.RecordBatch) -> list[pa.RecordBatch]:
     batches = [batch]
     for op in operators:
@@ -56,11 +78,9 @@ class PersistentQuery:
         self.ctx = ctx
         self.group = group
         self.kind = kind
-        self.decoder = SourceDecoder(plan.source, ctx)
-        for op in plan.operators:
-            op.open(ctx)
+        self.routes = _open_routes(plan, ctx)
         self.encoder = SinkEncoder(sink, ctx)
-        self.source_topics = [plan.source.topic]
+        self.source_topics = list(dict.fromkeys(t for t, _, _ in self.routes))
         self.sink_topic = sink.topic
         self.stats = QueryStats()
         self.state = "RUNNING"
@@ -69,12 +89,12 @@ class PersistentQuery:
 
     @property
     def sources(self) -> list[str]:
-        return [self.plan.source.name]
+        return list(dict.fromkeys(r.source.name for r in self.plan.routes))
 
-    def _produce(self, batch: pa.RecordBatch, partition: int) -> dict[int, pa.RecordBatch]:
-        rows = self.decoder.decode(batch, partition)
+    def _produce(self, topic: str, batch: pa.RecordBatch,
+                 partition: int) -> dict[int, pa.RecordBatch]:
         self.stats.records_in += batch.num_rows
-        outs = [self.encoder.encode(b) for b in run_operators(self.plan.operators, rows)]
+        outs = [self.encoder.encode(b) for b in route_batch(self.routes, topic, batch, partition)]
         outs = [o for o in outs if o.num_rows]
         if not outs:
             return {}
@@ -88,7 +108,7 @@ class PersistentQuery:
                       txn=None) -> None:
         """Run source records through the query; append its output to the sink topic (staged
         in ``txn`` when given, else appended at once)."""
-        parts = self._produce(batch, partition)
+        parts = self._produce(topic, batch, partition)
         if txn is not None:
             for p, b in parts.items():
                 txn.append(self.sink_topic, p, b)
@@ -182,9 +202,7 @@ class TransientQuery:
         self.plan = plan
         self.log = log
         self.ctx = ctx
-        self.decoder = SourceDecoder(plan.source, ctx)
-        for op in plan.operators:
-            op.open(ctx)
+        self.routes = _open_routes(plan, ctx)
         self.limit = limit
         self.offset_reset = offset_reset
         # bounded: a slow consumer pauses this query, never the persistent ones
@@ -200,11 +218,11 @@ class TransientQuery:
 
     async def _run(self) -> None:
         positions = {}
-        topic = self.plan.source.topic
-        info = self.log.topic(topic)
-        for p in range(info.partitions if info else 1):
-            positions[(topic, p)] = self.log.end_offset(topic, p) \
-                if self.offset_reset == "latest" else self.log.start_offset(topic, p)
+        for topic in dict.fromkeys(t for t, _, _ in self.routes):
+            info = self.log.topic(topic)
+            for p in range(info.partitions if info else 1):
+                positions[(topic, p)] = self.log.end_offset(topic, p) \
+                    if self.offset_reset == "latest" else self.log.start_offset(topic, p)
         names = [c.name for c in self.columns]
         ends = {tp: self.log.end_offset(*tp) for tp in positions}
         try:
@@ -219,8 +237,7 @@ class TransientQuery:
                         continue
                     progressed = True
                     positions[(t, p)] = batch.column("offset")[-1].as_py() + 1
-                    rows = self.decoder.decode(batch, p)
-                    for out in run_operators(self.plan.operators, rows):
+                    for out in route_batch(self.routes, t, batch, p):
                         cols = [out.column(n).to_pylist() for n in names]
                         for row in zip(*cols):
                             await self.queue.put(list(row))
@@ -230,8 +247,13 @@ class TransientQuery:
                                 return
                 if not progressed:
                     await self.log.wait(positions, timeout=0.5)
-        finally:
-            await self.queue.put(None)
+        except asyncio.CancelledError:
+            try:  # closed by the consumer: nobody waits on a full queue, so never block here
+                self.queue.put_nowait(None)
+            except asyncio.QueueFull:
+                pass
+            raise
+        await self.queue.put(None)
 
     async def rows(self):
         while True:

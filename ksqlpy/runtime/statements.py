@@ -9,6 +9,7 @@ from sqlglot import exp
 from ksqlpy.catalog import Source, WindowInfo
 from ksqlpy.errors import AnalysisError, KsqlError, NotSupportedError
 from ksqlpy.formats import FormatInfo, validate as validate_format
+from ksqlpy.formats import srhooks as _sr
 from ksqlpy.log.base import records
 from ksqlpy.parse import name_of, parse_with
 from ksqlpy.plan.planner import normalize, plan_query
@@ -98,8 +99,10 @@ def _format_infos(props, session, *, inherit: Source | None = None,
         got = ", ".join(c.sql() for c in key_columns)
         raise AnalysisError(
             f"The 'NONE' format can only be used when no columns are defined. Got: [{got}]")
-    key = FormatInfo(key_name, key_props)
-    value = FormatInfo(value_name, value_props, wrap)
+    from ksqlpy.formats.inference import sr_properties  # SR formats: schema ids/names
+    sr_key, sr_value = sr_properties(props, key_name, value_name)
+    key = FormatInfo(key_name, {**key_props, **sr_key})
+    value = FormatInfo(value_name, {**value_props, **sr_value}, wrap)
     validate_format(key, list(key_columns), True)
     validate_format(value, list(value_columns), False)
     return key, value
@@ -118,6 +121,9 @@ def _features(key_columns, value_format: FormatInfo, value_columns):
 
 async def _ensure_topic(engine, name: str, partitions: int | None, replicas: int | None,
                         *, create: bool, config: dict | None = None) -> int:
+    for what, value in (("partitions", partitions), ("replicas", replicas)):
+        if value is not None and value < 1:
+            raise AnalysisError(f"Invalid number of {what}: {value}. It must be at least 1.")
     info = engine.log.topic(name)
     if info is not None:
         if partitions is not None and info.partitions != partitions:
@@ -251,6 +257,8 @@ async def create_source(engine, session, node, text):
     if not topic:
         raise AnalysisError(
             "Missing required property \"KAFKA_TOPIC\" which has no default value.")
+    cols = _sr.infer_source_columns(engine, session, props, kind, cols)  # schema inference
+    schema = LogicalSchema.of(cols)
     key_fmt, value_fmt = _format_infos(props, session, key_columns=schema.key,
                                        value_columns=schema.value)
     if not cols:
@@ -263,6 +271,7 @@ async def create_source(engine, session, node, text):
     partitions = await _ensure_topic(engine, topic, props.get("PARTITIONS"),
                                      props.get("REPLICAS"), create=False)
     key_features, value_features = _features(schema.key, value_fmt, schema.value)
+    key_fmt, value_fmt = _sr.attach(engine, name, topic, key_fmt, value_fmt, schema, False)
     ts_col = props.str("TIMESTAMP")
     source = Source(name=name, kind=kind, topic=topic, schema=schema, key_format=key_fmt,
                     value_format=value_fmt, statement=text, window=window, is_source=is_source,
@@ -332,6 +341,7 @@ async def create_as_select(engine, session, node, text):
     replicas = props.get("REPLICAS") or _int(properties.get("ksql.sink.replicas")) or 1
     ts_col = name_of_str(props.str("TIMESTAMP"))
     key_features, value_features = _features(plan.output.key, value_fmt, plan.output.value)
+    key_fmt, value_fmt = _sr.attach(engine, name, topic, key_fmt, value_fmt, plan.output, True)
     window = source.window
     if plan.extra.get("window") is not None:
         w = plan.extra["window"]

@@ -53,6 +53,8 @@ class ServerProcess:
             except OSError:
                 pass
             time.sleep(0.1)
+        self.proc.kill()
+        self.proc.wait()
         raise RuntimeError(f"server did not start: {self.log.read_text()}")
 
     def ready(self) -> bool:
@@ -83,9 +85,9 @@ class ServerProcess:
                                               **(headers or {})})
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, dict(r.headers), r.read()
+                return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
         except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read()
+            return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
     def ksql(self, sql: str, **extra):
         status, _, body = self.request("POST", "/ksql", {"ksql": sql, **extra})

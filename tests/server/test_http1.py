@@ -23,7 +23,7 @@ def make_stream(server, name, rows=()):
 
 def test_info_root_and_not_found(server):
     status, headers, body = server.request("GET", "/info")
-    assert status == 200 and headers["Content-Type"].startswith("application/json")
+    assert status == 200 and headers["content-type"].startswith("application/json")
     info = json.loads(body)["KsqlServerInfo"]
     assert info["serverStatus"] == "RUNNING" and info["ksqlServiceId"] == "default_"
     r = curl("-i", server.url + "/")
@@ -85,7 +85,7 @@ def test_ksql_bad_requests(server):
         assert status == 400, payload
         err = json.loads(body)
         assert err["@type"] == "generic_error" and err["error_code"] == 40000
-        assert headers["Content-Type"].startswith("application/json")
+        assert headers["content-type"].startswith("application/json")
 
 
 def test_body_limit(server):
@@ -99,7 +99,7 @@ def test_query_stream_writers(server, name):
     sql = {"sql": f"SELECT * FROM {name};"}
     status, headers, body = server.request("POST", "/query-stream", sql)
     assert status == 200
-    assert headers["Content-Type"] == "application/vnd.ksqlapi.delimited.v1"
+    assert headers["content-type"] == "application/vnd.ksqlapi.delimited.v1"
     lines = body.decode().splitlines()
     head = json.loads(lines[0])
     assert head["columnNames"] == ["ID", "V", "D", "M"]
@@ -128,7 +128,7 @@ def test_query_stream_writers(server, name):
 def test_old_query_endpoint(server, name):
     make_stream(server, name, [(1, "a"), (2, "b")])
     status, headers, body = server.request("POST", "/query", {"ksql": f"SELECT * FROM {name};"})
-    assert status == 200 and headers["Content-Type"] == "application/json"
+    assert status == 200 and headers["content-type"] == "application/json"
     doc = json.loads(body)  # a pull query: one JSON array, no final message
     assert "header" in doc[0] and [r["row"]["columns"][1] for r in doc[1:]] == ["a", "b"]
 
@@ -137,7 +137,7 @@ def test_old_query_endpoint(server, name):
                            "streamsProperties": {"auto.offset.reset": "earliest"}})
     text = body.decode()
     assert text.endswith('{"finalMessage":"Limit Reached"}]\n'), text
-    assert headers.get("Transfer-Encoding") == "chunked"
+    assert headers.get("transfer-encoding") == "chunked"
     parts = [p for p in text.strip().lstrip("[").rstrip("]").split(",\n") if p.strip()]
     assert json.loads(parts[0])["header"]["schema"] == "`ID` INTEGER, `V` STRING"
     assert [json.loads(p)["row"]["columns"] for p in parts[1:3]] == [[1, "a"], [2, "b"]]
@@ -223,7 +223,7 @@ def test_metrics_and_openapi(server, name):
     server.ksql(f"CREATE STREAM {name}_OUT AS SELECT * FROM {name};")
     status, headers, body = server.request("GET", "/metrics")
     text = body.decode()
-    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    assert status == 200 and headers["content-type"].startswith("text/plain")
     for m in ("ksqlpy_query_records_in_total", "ksqlpy_query_records_out_total",
               "ksqlpy_processing_log_errors_total", "ksqlpy_push_queries_open",
               "ksqlpy_http_request_duration_seconds_bucket"):
