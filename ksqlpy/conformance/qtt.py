@@ -389,7 +389,8 @@ class _Runner:
         where = f"input {idx} (topic {topic})"
         try:
             kfmt, vfmt = _fmt(src.key_format), _fmt(src.value_format)
-            key = serde.encode(kfmt, list(src.schema.key), rec.get("key"), is_key=True)
+            key = serde.encode(kfmt, list(src.schema.key), rec.get("key"), is_key=True,
+                               sr=serde.sr_context(self.engine, src, True))  # SR formats
             win = rec.get("window")
             src_win = getattr(src, "window", None)
             if (win is None) != (src_win is None):
@@ -399,7 +400,8 @@ class _Runner:
             if win is not None:
                 wtype = "SESSION" if str(src_win.type).upper() == "SESSION" else "TIME"
                 key = serde.encode_windowed(key, wtype, int(win["start"]), int(win["end"]))
-            value = serde.encode(vfmt, list(src.schema.value), rec.get("value"), is_key=False)
+            value = serde.encode(vfmt, list(src.schema.value), rec.get("value"), is_key=False,
+                                 sr=serde.sr_context(self.engine, src, False))  # SR formats
         except serde.UnsupportedFormat as e:
             raise _Fail(str(e)) from None
         except serde.SerdeFailure as e:
@@ -517,12 +519,14 @@ class _Runner:
                 raise _Fail(f"Failed to deserialize key: {e}") from None
         kcols, vcols = list(src.schema.key), list(src.schema.value)
         try:
-            key = serde.decode(kfmt, kcols, kbytes, is_key=True, exact_numbers=self.exact)
+            key = serde.decode(kfmt, kcols, kbytes, is_key=True, exact_numbers=self.exact,
+                               sr=serde.sr_context(self.engine, src, True))  # SR formats
         except serde.SerdeFailure as e:
             raise _Fail(f"Failed to deserialize key: {e}; rec: {row}") from None
         try:
             value = serde.decode(vfmt, vcols, row["value"], is_key=False,
-                                 exact_numbers=self.exact)
+                                 exact_numbers=self.exact,
+                                 sr=serde.sr_context(self.engine, src, False))  # SR formats
         except serde.SerdeFailure as e:
             raise _Fail(f"Failed to deserialize value: {e}; rec: {row}") from None
         if kfmt == "JSON":
@@ -596,6 +600,7 @@ class _Runner:
         await self.engine.start()
         try:
             await self._create_topics()
+            serde.register_topic_schemas(self.engine, self.tc.topics)  # SR formats
             if await self._execute_statements():
                 return
             ee = self.tc.expected_exception

@@ -28,7 +28,9 @@ from ksqlpy.schema import Column
 __all__ = ["UnsupportedFormat", "SerdeFailure", "encode", "decode", "encode_windowed",
            "decode_windowed", "json_dumps", "SUPPORTED_FORMATS"]
 
-SUPPORTED_FORMATS = ("JSON", "DELIMITED", "KAFKA", "NONE")
+SUPPORTED_FORMATS = ("JSON", "DELIMITED", "KAFKA", "NONE", "AVRO", "JSON_SR", "PROTOBUF",
+                     "PROTOBUF_NOSR")
+_SR_FORMATS = ("AVRO", "JSON_SR", "PROTOBUF", "PROTOBUF_NOSR")
 
 
 class UnsupportedFormat(Exception):
@@ -142,13 +144,16 @@ def _decode_kafka(data: bytes, columns: list[Column], is_key: bool) -> Any:
 # ---------------------------------------------------------------------------------------------
 # public API
 
-def encode(fmt: str, columns: list[Column], value: Any, *, is_key: bool) -> bytes | None:
+def encode(fmt: str, columns: list[Column], value: Any, *, is_key: bool,
+           sr: dict | None = None) -> bytes | None:
     """Serialize a QTT record's key or value (already JSON-parsed) in ``fmt``."""
     fmt = fmt.upper()
     if fmt == "NONE":
         return None
     if value is None:
         return None
+    if fmt in _SR_FORMATS:  # --- SR formats: ksqlpy.formats.srtest (schema from the registry)
+        return _encode_sr(fmt, columns, value, is_key, sr)
     if fmt == "JSON":
         return json_dumps(value).encode("utf-8")
     if fmt == "DELIMITED":
@@ -163,13 +168,15 @@ def encode(fmt: str, columns: list[Column], value: Any, *, is_key: bool) -> byte
 
 
 def decode(fmt: str, columns: list[Column], data: bytes | None, *, is_key: bool,
-           exact_numbers: bool = True) -> Any:
+           exact_numbers: bool = True, sr: dict | None = None) -> Any:
     """Deserialize actual output bytes into the value the comparator sees."""
     fmt = fmt.upper()
     if fmt == "NONE":
         return None
     if data is None:
         return None
+    if fmt in _SR_FORMATS:  # --- SR formats: ksqlpy.formats.srtest (writer schema by id)
+        return _decode_sr(fmt, columns, data, is_key, sr)
     try:
         if fmt == "JSON":
             return _json_loads(data, exact_numbers)
@@ -254,3 +261,71 @@ def json_doubles_as_floats(value: Any, columns: list[Column], unwrapped: bool) -
     if isinstance(value, dict):
         return _fields_as_floats(value, [(c.name, c.type) for c in columns])
     return value
+
+
+# ---------------------------------------------------------------------------------------------
+# schema-registry formats (AVRO, JSON_SR, PROTOBUF, PROTOBUF_NOSR): QTT converts the record's
+# JSON through the topic's registered schema (ConnectSerdeSupplier); see ksqlpy.formats.srtest
+
+def sr_context(engine, src, is_key: bool) -> dict:
+    """What the SR serdes need about a source side: the registry, topic and format props."""
+    fmt = src.key_format if is_key else src.value_format
+    return {"registry": getattr(engine, "schema_registry", None), "topic": src.topic,
+            "properties": dict(getattr(fmt, "properties", None) or {})}
+
+
+def register_topic_schemas(engine, topics: list[dict]) -> None:
+    """Register the test's ``topics[].keySchema/valueSchema`` (+ ids, references) in the
+    engine's registry before the statements run (TestExecutor does this with its mock SR)."""
+    from ksqlpy.formats.srtest import register_test_schema
+
+    registry = getattr(engine, "schema_registry", None)
+    if registry is None:
+        return
+    for t in topics or []:
+        for side, is_key in (("key", True), ("value", False)):
+            schema = t.get(f"{side}Schema")
+            if schema is None:
+                continue
+            fmt = t.get(f"{side}Format") or _guess_schema_format(schema)
+            try:
+                register_test_schema(registry, t["name"], is_key, fmt, schema,
+                                     t.get(f"{side}SchemaId"),
+                                     t.get(f"{side}SchemaReferences") or ())
+            except Exception as e:  # noqa: BLE001
+                raise SerdeFailure(f"cannot register {side} schema of {t['name']}: {e}") from None
+
+
+def _guess_schema_format(schema: Any) -> str:
+    if isinstance(schema, str) and ("syntax" in schema or "message " in schema):
+        return "PROTOBUF"
+    if isinstance(schema, dict) and ("$schema" in schema or schema.get("type") == "object"
+                                     or "properties" in schema or "oneOf" in schema):
+        return "JSON_SR"
+    return "AVRO"
+
+
+def _encode_sr(fmt: str, columns, value, is_key: bool, sr: dict | None) -> bytes | None:
+    from ksqlpy.formats.srtest import SrTestError, json_to_sr
+
+    sr = sr or {}
+    if not columns and is_key:
+        return (value if isinstance(value, str) else json_dumps(value)).encode("utf-8")
+    try:
+        return json_to_sr(value, fmt, sr.get("registry"), sr.get("topic"), is_key=is_key,
+                          columns=columns, properties=sr.get("properties"))
+    except SrTestError as e:
+        raise SerdeFailure(str(e)) from None
+
+
+def _decode_sr(fmt: str, columns, data: bytes, is_key: bool, sr: dict | None) -> Any:
+    from ksqlpy.formats.srtest import SrTestError, sr_to_json
+
+    sr = sr or {}
+    if not columns and is_key:
+        return data.decode("utf-8", "replace")
+    try:
+        return sr_to_json(data, fmt, sr.get("registry"), columns=columns, is_key=is_key,
+                          properties=sr.get("properties"))
+    except SrTestError as e:
+        raise SerdeFailure(str(e)) from None

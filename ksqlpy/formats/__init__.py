@@ -30,6 +30,9 @@ from ksqlpy.formats.javafmt import java_double_str
 from ksqlpy.formats.json import JsonFormat
 from ksqlpy.formats.kafka import KafkaFormat
 from ksqlpy.formats.none import NoneFormat
+from ksqlpy.formats.srformat import (AvroFormat, JsonSrFormat, ProtobufFormat,
+                                     ProtobufNoSrFormat)
+from ksqlpy.formats.srtest import json_to_sr, sr_to_json
 from ksqlpy.formats.windowed import decode_windowed_key, encode_windowed_key
 from ksqlpy.schema import Column
 from ksqlpy.types import SqlType
@@ -38,12 +41,21 @@ __all__ = [
     "FormatInfo", "Format", "Decoded", "Encoded", "get_format", "validate", "supported_formats",
     "to_arrow_array", "java_double_str", "encode_windowed_key", "decode_windowed_key",
     "JsonFormat", "DelimitedFormat", "KafkaFormat", "NoneFormat", "CoercionError",
+    "AvroFormat", "JsonSrFormat", "ProtobufFormat", "ProtobufNoSrFormat", "json_to_sr",
+    "sr_to_json",
 ]
 
 _FORMATS = {"JSON": JsonFormat, "DELIMITED": DelimitedFormat, "KAFKA": KafkaFormat,
-            "NONE": NoneFormat}
+            "NONE": NoneFormat, "AVRO": AvroFormat, "JSON_SR": JsonSrFormat,
+            "PROTOBUF": ProtobufFormat, "PROTOBUF_NOSR": ProtobufNoSrFormat}
 #: Formats ksqlDB knows that ksqlpy does not implement yet.
-_KNOWN_LATER = ("AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR")
+_KNOWN_LATER: tuple = ()
+#: Format properties each format accepts (ksqlDB's ``getSupportedProperties``).
+_SUPPORTED_PROPS = {"DELIMITED": {"delimiter"}, "AVRO": {"fullSchemaName", "schemaId"},
+                    "JSON_SR": {"fullSchemaName", "schemaId"},
+                    "PROTOBUF": {"fullSchemaName", "schemaId", "unwrapPrimitives",
+                                 "nullableRepresentation"},
+                    "PROTOBUF_NOSR": {"nullableRepresentation"}}
 _KAFKA_TYPES = ("INTEGER", "BIGINT", "DOUBLE", "STRING", "BYTES")
 
 
@@ -95,8 +107,15 @@ def validate(info: FormatInfo, columns: Sequence[Column], is_key: bool) -> None:
                                 f"defined. Got: {_cols_text(columns)}")
         return
 
-    if props.get("delimiter") is not None and name != "DELIMITED":
-        raise AnalysisError(f"{name} does not support the following configs: [delimiter]")
+    unsupported = sorted(k for k in (info.properties or {})
+                         if k not in _SUPPORTED_PROPS.get(name, ()))
+    if unsupported:
+        raise AnalysisError(f"{name} does not support the following configs: "
+                            f"[{', '.join(unsupported)}]")
+    full = (info.properties or {}).get("fullSchemaName")
+    if full is not None and not str(full).strip():
+        raise AnalysisError("fullSchemaName cannot be empty. Format configuration: "
+                            "{fullSchemaName=}")
     if name == "DELIMITED" and props.get("delimiter") is not None:
         parse_delimiter(props["delimiter"])
 
@@ -106,7 +125,7 @@ def validate(info: FormatInfo, columns: Sequence[Column], is_key: bool) -> None:
                 raise AnalysisError(
                     "Map keys, including types that contain maps, are not supported as they may "
                     "lead to unexpected behavior due to inconsistent serialization. Key column "
-                    f"name: `{c.name}`. Column type: {c.type.sql(quote_fields=False)}. See "
+                    f"name: `{c.name}`. Column type: {c.type}. See "
                     "https://github.com/confluentinc/ksql/issues/6621 for more.")
 
     if info.wrap_single is not None and not is_key:
@@ -132,10 +151,45 @@ def validate(info: FormatInfo, columns: Sequence[Column], is_key: bool) -> None:
             if c.type.base in ("ARRAY", "MAP", "STRUCT"):
                 raise AnalysisError(
                     f"The 'DELIMITED' format does not support type '{c.type.base}'")
-    elif name == "JSON":
+    elif name in ("JSON", "JSON_SR"):
         for c in columns:
             if _contains(c.type, "MAP") and _map_non_string_key(c.type):
                 raise AnalysisError("JSON only supports MAP types with STRING keys")
+    elif name == "AVRO":
+        from ksqlpy.formats.avro import avro_name_error
+
+        for c in columns:
+            if _map_non_string_key(c.type):
+                raise AnalysisError("Avro only supports MAPs with STRING keys")
+        if not (len(columns) == 1 and (is_key or info.wrap_single is False)):
+            for c in columns:
+                err = avro_name_error(c.name.replace(".", "_"))
+                if err:
+                    raise AnalysisError("Schema is not compatible with Avro: " + err)
+        for c in columns:
+            err = _avro_field_error(c.type)
+            if err:
+                raise AnalysisError("Schema is not compatible with Avro: " + err)
+    elif name in ("PROTOBUF", "PROTOBUF_NOSR"):
+        for c in columns:
+            if _map_non_string_key(c.type):
+                raise AnalysisError("PROTOBUF format only supports MAP types with STRING keys")
+        if info.wrap_single is False and not is_key:
+            raise AnalysisError(
+                f"Format '{name}' does not support 'WRAP_SINGLE_VALUE' set to 'false'.")
+
+
+def _avro_field_error(t: SqlType) -> str | None:
+    from ksqlpy.formats.avro import avro_name_error
+
+    if t.base == "STRUCT":
+        for n, ft in t.fields:
+            err = avro_name_error(n.replace(".", "_")) or _avro_field_error(ft)
+            if err:
+                return err
+    elif t.base in ("ARRAY", "MAP"):
+        return _avro_field_error(t.item)
+    return None
 
 
 def _map_non_string_key(t: SqlType) -> bool:

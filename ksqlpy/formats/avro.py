@@ -442,6 +442,8 @@ class AvroSchema:
                     raise DataError(f"Expected a record for {full}, got {type(v).__name__}")
                 for name, fe, _, has_def, default in codecs:
                     x = v.get(name)
+                    if x is None and has_def and default is not None:
+                        x = default     # AvroSRSchemaDataTranslator: the field's default
                     try:
                         fe(x, out)
                     except (TypeError, AttributeError):

@@ -19,6 +19,10 @@ class FormatInfo:
     name: str                         # "KAFKA", "JSON", "DELIMITED", "NONE"
     properties: dict = field(default_factory=dict)   # e.g. {"delimiter": ","}
     wrap_single: bool | None = None   # WRAP_SINGLE_VALUE; None = format default
+    # Schema-registry formats only: the engine's registry and the source's topic (runtime
+    # context, not part of the format's identity).
+    registry: object = field(default=None, compare=False, repr=False)
+    topic: str | None = field(default=None, compare=False, repr=False)
 
     def __hash__(self) -> int:
         return hash((self.name, tuple(sorted(self.properties.items())), self.wrap_single))

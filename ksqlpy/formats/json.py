@@ -358,7 +358,7 @@ def _writer(t: SqlType):
     if b == "DOUBLE":
         return _double_json
     if b == "DECIMAL":
-        return lambda v: format(v, "f")
+        return lambda v: _trim_decimal(format(v, "f")) if t.scale else format(v, "f")
     if b == "BYTES":
         return lambda v: '"' + base64.b64encode(v).decode() + '"'
     if b == "ARRAY":
@@ -400,7 +400,17 @@ def _decimal_text(text: pa.Array, t: SqlType) -> pa.Array:
     the value's scale back for values read from input."""
     if not t.scale:
         return text
-    return pc.replace_substring_regex(text, r"(\.\d*?[0-9])0+$", r"\1")
+    return pc.replace_substring_regex(text, _TRAILING_ZEROS, r"\1")
+
+
+_TRAILING_ZEROS = r"(\.\d*?[0-9])0+$"
+
+
+def _trim_decimal(text: str) -> str:
+    """Per-value form of :func:`_decimal_text`."""
+    import re
+
+    return re.sub(_TRAILING_ZEROS, r"\1", text)
 
 
 def json_text(arr: pa.Array, t: SqlType, fast: bool = True) -> pa.Array:

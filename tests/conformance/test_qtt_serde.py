@@ -44,8 +44,8 @@ def test_json_decode_exact_or_float():
 
 
 def test_unsupported_format():
-    with pytest.raises(serde.UnsupportedFormat, match="format AVRO not supported yet"):
-        serde.encode("AVRO", [], {"a": 1}, is_key=False)
+    with pytest.raises(serde.UnsupportedFormat, match="format XML not supported yet"):
+        serde.encode("XML", [], {"a": 1}, is_key=False)
 
 
 def test_windowed_keys():

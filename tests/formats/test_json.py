@@ -102,12 +102,14 @@ def test_decimals_exact_scale():
     assert "Numeric field overflow" in d.errors[4]
 
 
-def test_decimal_encode_keeps_scale():
+def test_decimal_encode_trims_to_the_values_own_scale():
+    # ksqlDB keeps a decimal's own scale (10.0 read into DECIMAL(4, 2) is written as 10.0);
+    # Arrow keeps only the column scale, so trailing zeros are trimmed to one digit.
     t = decimal(4, 2)
     fmt = JsonFormat(FormatInfo("JSON", {}))
-    arr = pa.array([Decimal("1.10"), Decimal("-0.01"), None], t.to_arrow())
+    arr = pa.array([Decimal("1.10"), Decimal("-0.01"), Decimal("2.00"), None], t.to_arrow())
     out = fmt.encode([arr], [Column("D", t)]).data.to_pylist()
-    assert out == [b'{"D":1.10}', b'{"D":-0.01}', b'{"D":null}']
+    assert out == [b'{"D":1.1}', b'{"D":-0.01}', b'{"D":2.0}', b'{"D":null}']
 
 
 def test_nested_types_round_trip():

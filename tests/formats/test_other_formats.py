@@ -244,7 +244,8 @@ def test_validate_ok():
     validate(FormatInfo("NONE"), [], True)
     validate(FormatInfo("DELIMITED", {"delimiter": "TAB"}, False), [Column("A", INTEGER)], False)
     validate(FormatInfo("JSON", {}, False), [Column("A", map_(STRING, INTEGER))], False)
-    assert set(supported_formats()) == {"JSON", "DELIMITED", "KAFKA", "NONE"}
+    assert set(supported_formats()) == {"JSON", "DELIMITED", "KAFKA", "NONE", "AVRO",
+                                         "JSON_SR", "PROTOBUF", "PROTOBUF_NOSR"}
 
 
 # ------------------------------------------------------------------------- to_arrow_array
