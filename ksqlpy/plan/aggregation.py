@@ -54,8 +54,16 @@ def has_aggregation(select: exp.Select) -> bool:
     return False
 
 
-def _strip_qualifiers(node: exp.Expression, aliases: set[str]) -> None:
+def _strip_qualifiers(node: exp.Expression, aliases: set[str], keep: bool = False) -> None:
+    """Single-source queries: drop validated qualifiers so that ``t.x`` and ``x`` compare
+    equal. Joins (``keep``) need them to resolve columns."""
     for col in list(node.find_all(exp.Column)):
+        if keep:
+            table = col.args.get("table")
+            if table is not None and name_of(table) not in aliases:
+                raise AnalysisError(
+                    f"'{name_of(table)}' is not a valid stream/table name or alias.")
+            continue
         table = col.args.get("table")
         if table is not None:
             qualifier = name_of(table)
@@ -94,16 +102,17 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
                      sink_name: str | None, properties: dict, operators: list, steps: list):
     """Append the aggregation's operators/steps; return (output schema, window def)."""
     persistent = sink_name is not None
+    joined = hasattr(scope, "qualified")
     for item in select.expressions:
-        _strip_qualifiers(item, scope.aliases)
+        _strip_qualifiers(item, scope.aliases, joined)
     group = select.args.get("group")
     group_exprs = list(group.expressions) if group else []
     for g in group_exprs:
-        _strip_qualifiers(g, scope.aliases)
+        _strip_qualifiers(g, scope.aliases, joined)
     having = select.args.get("having")
     having_expr = having.this if having is not None else None
     if having_expr is not None:
-        _strip_qualifiers(having_expr, scope.aliases)
+        _strip_qualifiers(having_expr, scope.aliases, joined)
     spec = select.args.get("window")
     if spec is not None and source.kind == "TABLE":
         raise AnalysisError("WINDOW clause requires a stream source.")
@@ -151,7 +160,8 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
         if match and match[0][1]:
             name = match[0][1]
         elif isinstance(g, exp.Column):
-            name = name_of(g.this)
+            ref = scope.column_of(g) if joined else None
+            name = scope.output_name(*ref) if ref else name_of(g.this)
         else:
             name = names.synthetic()
         if name in key_names:

@@ -112,9 +112,47 @@ class _Names:
         return self.synthetic()
 
 
-def _check_supported(select: exp.Select) -> None:
-    if select.args.get("joins"):
-        raise NotSupportedError("JOIN is not supported yet.")
+def _plan_join_query(select, catalog, ctx, source, alias, sink_name) -> QueryPlan:
+    from ksqlpy.plan.aggregation import has_aggregation, plan_aggregation
+    from ksqlpy.plan.joins import plan_join_projection, plan_joins
+
+    steps: list[dict] = []
+    routes, scope, joined, key_info = plan_joins(select, catalog, ctx, source, alias, steps)
+    post: list[Operator] = []
+    where = select.args.get("where")
+    if where is not None:
+        scope.clause = "WHERE"
+        compiled = compile_expr(where.this, scope, ctx)
+        if compiled.type != BOOLEAN:
+            raise AnalysisError(
+                f"Type error in WHERE expression: Should evaluate to boolean but is "
+                f"{_sql(where.this)} ({compiled.type}) instead.")
+        post.append(Filter(compiled, _sql(where.this), table=joined.kind == "TABLE"))
+        steps.append({"@type": "streamFilter/v1", "filterExpression": _sql(where.this)})
+    if _has_table_functions(select):
+        raise NotSupportedError("Table functions over joins are not supported yet.")
+    scope.clause = "SELECT"
+    window = None
+    if has_aggregation(select):
+        output, window = plan_aggregation(select, scope, joined, ctx, sink_name=sink_name,
+                                          properties=ctx.properties, operators=post,
+                                          steps=steps)
+    else:
+        if select.args.get("partition_by") is not None:
+            raise NotSupportedError("PARTITION BY over a join is not supported yet.")
+        output, select_op = plan_join_projection(select, scope, key_info, ctx,
+                                                 sink_name=sink_name)
+        post.append(select_op)
+        steps.append({"@type": "streamSelect/v1", "keyColumnNames": [c.name for c in output.key],
+                      "selectExpressions": [f"{t} AS {n}" for n, t in select_op.describe_items]})
+    plan_routes = [Route(src, ops + post) for src, ops in routes]
+    extra = {"result_kind": joined.kind}
+    if window is not None or has_aggregation(select):
+        extra["window"] = window
+    return QueryPlan(source=source, alias=alias, operators=post, output=output, steps=steps,
+                     emit=_emit(select), limit=_limit(select),
+                     where=where.this if where is not None else None, scope=scope,
+                     windowed=window is not None, extra=extra, routes=plan_routes)
 
 
 def _has_table_functions(select: exp.Select) -> bool:
@@ -169,8 +207,9 @@ def plan_query(select: exp.Select, catalog: Catalog, properties: dict | None = N
         raise AnalysisError(
             f"{source_name} does not exist.")
     alias = name_of(table.args["alias"].this) if table.args.get("alias") else source_name
-    _check_supported(select)
     ctx = ctx or CompileContext(properties=dict(properties or {}))
+    if select.args.get("joins"):
+        return _plan_join_query(select, catalog, ctx, source, alias, sink_name)
 
     scope = source_scope(source, alias)
     steps: list[dict] = [{

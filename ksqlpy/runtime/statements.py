@@ -68,8 +68,10 @@ def _format_infos(props, session, *, inherit: Source | None = None,
                   key_columns=(), value_columns=()):
     p = session.properties
     fmt = props.str("FORMAT")
-    key_name = (props.str("KEY_FORMAT") or fmt or
-                (inherit.key_format.name if inherit else None) or
+    inherited_key = inherit.key_format.name if inherit else None
+    if inherited_key == "NONE" and key_columns:
+        inherited_key = None  # a keyless source whose result has a key (join, GROUP BY)
+    key_name = (props.str("KEY_FORMAT") or fmt or inherited_key or
                 p.get("ksql.persistence.default.format.key") or "KAFKA").upper()
     value_name = props.str("VALUE_FORMAT") or fmt or \
         (inherit.value_format.name if inherit else None) or \

@@ -1,0 +1,402 @@
+"""Joins (stage: execution). Each join has two inputs (sides): batches arrive through a
+``JoinSide`` adapter on each source's route. Side batches carry the source's columns already
+renamed to ``<ALIAS>_<COLUMN>`` (``Prefix``), so the joined row is simply both column sets
+side by side plus ``__join_key`` and ``ROWTIME``.
+
+- stream–table: the table side only updates state; each stream row looks up the table's
+  current row for its key (vectorized: a dict from key to row index, then ``take``).
+- stream–stream: both sides are kept in time-bounded per-key buffers; a row joins the other
+  side's rows within WITHIN. Without GRACE PERIOD unmatched outer rows are emitted at once
+  (ksqlDB's old semantics); with it they wait until their window closes.
+- table–table on the primary key, and foreign-key table–table joins.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Iterable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ksqlpy.expr import Compiled
+from ksqlpy.operators.base import HEADERS_COL, OP_COL, Operator
+from ksqlpy.schema import ROWTIME
+
+JOIN_KEY = "__join_key"
+LEFT, RIGHT = 0, 1
+
+
+class Prefix(Operator):
+    """Rename a source's columns to ``ALIAS_COLUMN``; ROWTIME and __op are kept as they are
+    (ROWTIME also as ``ALIAS_ROWTIME``)."""
+
+    def __init__(self, renames: list[tuple[str, str]]):
+        self.renames = renames
+
+    def process(self, batch: pa.RecordBatch) -> Iterable[pa.RecordBatch]:
+        if batch.num_rows == 0:
+            return ()
+        names = [ROWTIME, OP_COL]
+        arrays = [batch.column(ROWTIME), batch.column(OP_COL)]
+        for src, dst in self.renames:
+            names.append(dst)
+            arrays.append(batch.column(src))
+        return (pa.RecordBatch.from_arrays(arrays, names=names),)
+
+
+class JoinSide(Operator):
+    def __init__(self, join, side: int):
+        self.join = join
+        self.side = side
+
+    def process(self, batch: pa.RecordBatch) -> Iterable[pa.RecordBatch]:
+        if batch.num_rows == 0:
+            return ()
+        return self.join.process_side(batch, self.side)
+
+
+class _Join:
+    """Shared shape of every join's output."""
+
+    def __init__(self, kind: str, key_fns: tuple[Compiled, Compiled],
+                 columns: tuple[list[tuple[str, pa.DataType]], list[tuple[str, pa.DataType]]],
+                 key_type: pa.DataType):
+        self.kind = kind                          # INNER | LEFT | RIGHT | OUTER
+        self.key_fns = key_fns
+        self.columns = columns
+        fields = [pa.field(ROWTIME, pa.int64()), pa.field(JOIN_KEY, key_type)]
+        for side_cols in columns:
+            fields += [pa.field(n, t) for n, t in side_cols]
+        fields.append(pa.field(OP_COL, pa.bool_()))
+        self.schema = pa.schema(fields)
+
+    def outer(self, side: int) -> bool:
+        """Does an unmatched row of ``side`` produce a null-padded row?"""
+        return self.kind == "OUTER" or (self.kind == "LEFT" and side == LEFT) or \
+            (self.kind == "RIGHT" and side == RIGHT)
+
+    def _values(self, batch: pa.RecordBatch, side: int) -> list[tuple]:
+        cols = [batch.column(n).to_pylist() for n, _ in self.columns[side]]
+        return list(zip(*cols)) if cols else [()] * batch.num_rows
+
+    def _rows(self, rows: list[tuple]) -> pa.RecordBatch:
+        """rows: (ts, key, left values or None, right values or None, live)."""
+        nl, nr = len(self.columns[LEFT]), len(self.columns[RIGHT])
+        cols: list[list] = [[] for _ in range(nl + nr + 3)]
+        for ts, key, lv, rv, live in rows:
+            cols[0].append(ts)
+            cols[1].append(_raw(key))
+            lv = lv if lv is not None else (None,) * nl
+            rv = rv if rv is not None else (None,) * nr
+            for j, v in enumerate(lv):
+                cols[2 + j].append(v)
+            for j, v in enumerate(rv):
+                cols[2 + nl + j].append(v)
+            cols[-1].append(live)
+        arrays = [pa.array(c, f.type) for c, f in zip(cols, self.schema)]
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+
+def _keys(fn: Compiled, batch: pa.RecordBatch) -> list:
+    """Join keys as hashable Python values (structs/arrays become tuples)."""
+    raw = fn(batch).to_pylist()
+    if raw and any(isinstance(k, (list, dict)) for k in raw):
+        return [_HashKey(k) for k in raw]
+    return raw
+
+
+class _HashKey:
+    """A struct/array/map key: compared by value, rendered back as the original value."""
+
+    __slots__ = ("value", "h")
+
+    def __init__(self, value):
+        self.value = value
+        self.h = _hashable(value)
+
+    def __hash__(self):
+        return hash(self.h)
+
+    def __eq__(self, other):
+        return isinstance(other, _HashKey) and self.h == other.h
+
+
+def _raw(key):
+    return key.value if isinstance(key, _HashKey) else key
+
+
+def _hashable(v):
+    if isinstance(v, list):
+        return tuple(_hashable(x) for x in v)
+    if isinstance(v, dict):
+        return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
+    return v
+
+
+class KeyedRows:
+    """The latest row per key as Arrow columns, for vectorized lookups."""
+
+    def __init__(self, fields: list[tuple[str, pa.DataType]]):
+        self.schema = pa.schema([pa.field(n, t) for n, t in fields])
+        self.index: dict = {}
+        self.chunks: list[pa.RecordBatch] = []
+        self.size = 0
+        self._table: pa.Table | None = None
+
+    def update(self, keys: list, batch: pa.RecordBatch, live: list[bool]) -> None:
+        base = self.size
+        self.chunks.append(pa.RecordBatch.from_arrays(
+            [batch.column(f.name) for f in self.schema], schema=self.schema))
+        self.size += batch.num_rows
+        self._table = None
+        index = self.index
+        for i, (k, ok) in enumerate(zip(keys, live)):
+            if k is None:
+                continue
+            if ok:
+                index[k] = base + i
+            else:
+                index.pop(k, None)
+        if self.size > 4 * max(len(index), 1024):
+            self._compact()
+
+    def _compact(self) -> None:
+        keys = list(self.index)
+        taken = self.table().take(pa.array([self.index[k] for k in keys], pa.int64()))
+        self.chunks = taken.to_batches() or []
+        self.size = taken.num_rows
+        self.index = {k: i for i, k in enumerate(keys)}
+        self._table = None
+
+    def table(self) -> pa.Table:
+        if self._table is None:
+            self._table = pa.Table.from_batches(self.chunks, schema=self.schema) \
+                .combine_chunks()
+        return self._table
+
+    def lookup(self, keys: list) -> tuple[pa.Table, list[bool]]:
+        get = self.index.get
+        idx = [get(k) if k is not None else None for k in keys]
+        found = [i is not None for i in idx]
+        if not self.size:
+            return pa.table({f.name: pa.nulls(len(keys), f.type) for f in self.schema}), found
+        return self.table().take(pa.array(idx, pa.int64())), found
+
+    def get(self, key):
+        i = self.index.get(key)
+        if i is None:
+            return None
+        t = self.table()
+        return tuple(t.column(j)[i].as_py() for j in range(t.num_columns))
+
+
+class StreamTableJoin(_Join):
+    """Stream (left) rows look up the table's (right) row for their key at that moment."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.table = KeyedRows(self.columns[RIGHT])
+
+    def process_side(self, batch: pa.RecordBatch, side: int):
+        keys = _keys(self.key_fns[side], batch)
+        live = batch.column(OP_COL).to_pylist()
+        if side == RIGHT:
+            self.table.update(keys, batch, live)
+            return ()
+        n = batch.num_rows
+        rows, found = self.table.lookup(keys)
+        keep = [ok and k is not None and (f or self.kind == "LEFT")
+                for k, ok, f in zip(keys, live, found)]
+        arrays = [batch.column(ROWTIME),
+                  pa.array([_raw(k) for k in keys], self.schema.field(JOIN_KEY).type)]
+        arrays += [batch.column(name) for name, _ in self.columns[LEFT]]
+        arrays += [rows.column(name).combine_chunks() if rows.num_rows else pa.nulls(n, t)
+                   for name, t in self.columns[RIGHT]]
+        arrays.append(pa.array([True] * n, pa.bool_()))
+        out = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        if not all(keep):
+            out = out.filter(pa.array(keep))
+        return (out,) if out.num_rows else ()
+
+
+class StreamStreamJoin(_Join):
+    def __init__(self, *args, before: int, after: int, grace: int | None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.before, self.after = before, after
+        self.grace = grace
+        # retention of each side's buffer: window size + grace (24h default grace as ksqlDB)
+        self.retention = before + after + (grace if grace is not None else 86_400_000)
+        self.stores: tuple[dict, dict] = ({}, {})       # key -> sorted [(ts, seq, values)]
+        self.store_time = [-1, -1]
+        self.stream_time = -1
+        self.pending: list = []                         # (ts, seq, side, key, values)
+        self.seq = 0
+
+    def process_side(self, batch: pa.RecordBatch, side: int):
+        keys = _keys(self.key_fns[side], batch)
+        live = batch.column(OP_COL).to_pylist()
+        ts_list = batch.column(ROWTIME).to_pylist()
+        values = self._values(batch, side)
+        out: list = []
+        for key, ok, ts, vals in zip(keys, live, ts_list, values):
+            if not ok or key is None:
+                continue
+            self._one(side, key, ts, vals, out)
+        return (self._rows(out),) if out else ()
+
+    def _one(self, side, key, ts, vals, out):
+        other = 1 - side
+        self.seq += 1
+        # this side's window store: a record older than its retention is not kept
+        self.store_time[side] = max(self.store_time[side], ts)
+        if ts >= self.store_time[side] - self.retention:
+            bisect.insort(self.stores[side].setdefault(key, []), (ts, self.seq, vals))
+        self.stream_time = max(self.stream_time, ts)
+        if ts == self.stream_time and self.grace is not None:
+            self._emit_closed(out)
+        lo, hi = (ts - self.before, ts + self.after) if side == LEFT else \
+            (ts - self.after, ts + self.before)
+        matched = False
+        for ots, oseq, ovals in self.stores[other].get(key, ()):
+            if lo <= ots <= hi:
+                matched = True
+                lv, rv = (vals, ovals) if side == LEFT else (ovals, vals)
+                out.append((max(ts, ots), key, lv, rv, True))
+                self._forget_pending(other, key, ots, oseq)
+        self._expire(other)
+        if matched or not self.outer(side):
+            return
+        lv, rv = (vals, None) if side == LEFT else (None, vals)
+        if self.grace is None or hi < self.stream_time:
+            out.append((ts, key, lv, rv, True))
+        else:
+            bisect.insort(self.pending, (ts, self.seq, side, key, vals))
+
+    def _forget_pending(self, side, key, ts, seq):
+        for i, p in enumerate(self.pending):
+            if p[1] == seq:
+                del self.pending[i]
+                return
+
+    def _emit_closed(self, out):
+        keep = []
+        for p in self.pending:
+            ts, _, side, key, vals = p
+            lookback = self.after if side == LEFT else self.before
+            if ts + lookback + self.grace < self.stream_time:
+                lv, rv = (vals, None) if side == LEFT else (None, vals)
+                out.append((ts, key, lv, rv, True))
+            else:
+                keep.append(p)
+        self.pending = keep
+
+    def _expire(self, side):
+        horizon = self.store_time[side] - self.retention
+        store = self.stores[side]
+        if len(store) > 4096:
+            for k in [k for k, rows in store.items() if rows[-1][0] < horizon]:
+                del store[k]
+
+
+class TableTableJoin(_Join):
+    """Primary-key join of two tables; every change re-evaluates the key's joined row."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rows: tuple[dict, dict] = ({}, {})
+        self.times: tuple[dict, dict] = ({}, {})
+
+    def process_side(self, batch: pa.RecordBatch, side: int):
+        keys = _keys(self.key_fns[side], batch)
+        live = batch.column(OP_COL).to_pylist()
+        ts_list = batch.column(ROWTIME).to_pylist()
+        values = self._values(batch, side)
+        out: list = []
+        other = 1 - side
+        for key, ok, ts, vals in zip(keys, live, ts_list, values):
+            if key is None:
+                continue
+            mine = self.rows[side]
+            if ok:
+                mine[key] = vals
+                self.times[side][key] = ts
+            elif key in mine:
+                del mine[key]
+            else:
+                continue  # deleting a row that is not there changes nothing
+            theirs = self.rows[other].get(key)
+            if theirs is None and not self.outer(side):
+                continue
+            mine_now = mine.get(key)
+            lv, rv = (mine_now, theirs) if side == LEFT else (theirs, mine_now)
+            if self.kind == "INNER":
+                live_row = lv is not None and rv is not None
+            elif self.kind == "LEFT":
+                live_row = lv is not None
+            elif self.kind == "RIGHT":
+                live_row = rv is not None
+            else:
+                live_row = lv is not None or rv is not None
+            ots = self.times[other].get(key, ts) if theirs is not None else ts
+            out.append((max(ts, ots), key, lv, rv, live_row))
+        return (self._rows(out),) if out else ()
+
+
+class ForeignKeyJoin(_Join):
+    """Left table rows join the right table's row whose primary key equals their foreign key.
+    The output is keyed by the left table's key."""
+
+    def __init__(self, *args, left_key: Compiled, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.left_key = left_key            # the left table's primary key (output key)
+        self.left: dict = {}                # left pk -> (fk, values, ts)
+        self.by_fk: dict = {}               # fk -> set of left pks
+        self.right: dict = {}               # right pk -> (values, ts)
+
+    def process_side(self, batch: pa.RecordBatch, side: int):
+        live = batch.column(OP_COL).to_pylist()
+        ts_list = batch.column(ROWTIME).to_pylist()
+        values = self._values(batch, side)
+        out: list = []
+        if side == LEFT:
+            pks = _keys(self.left_key, batch)
+            fks = _keys(self.key_fns[LEFT], batch)
+            for pk, fk, ok, ts, vals in zip(pks, fks, live, ts_list, values):
+                if pk is None:
+                    continue
+                old = self.left.pop(pk, None)
+                if old is not None:
+                    self.by_fk.get(old[0], set()).discard(pk)
+                if not ok:
+                    if old is not None:
+                        out.append((ts, pk, None, None, False))
+                    continue
+                self.left[pk] = (fk, vals, ts)
+                if fk is not None:
+                    self.by_fk.setdefault(fk, set()).add(pk)
+                right = self.right.get(fk) if fk is not None else None
+                if right is None and self.kind == "INNER":
+                    if old is not None:
+                        out.append((ts, pk, None, None, False))
+                    continue
+                rts = right[1] if right else ts
+                out.append((max(ts, rts), pk, vals, right[0] if right else None, True))
+            return (self._rows(out),) if out else ()
+        keys = _keys(self.key_fns[RIGHT], batch)
+        for key, ok, ts, vals in zip(keys, live, ts_list, values):
+            if key is None:
+                continue
+            if ok:
+                self.right[key] = (vals, ts)
+            elif self.right.pop(key, None) is None:
+                continue
+            for pk in sorted(self.by_fk.get(key, ()), key=repr):
+                fk, lvals, lts = self.left[pk]
+                if ok:
+                    out.append((max(ts, lts), pk, lvals, vals, True))
+                elif self.kind == "INNER":
+                    out.append((ts, pk, None, None, False))
+                else:
+                    out.append((max(ts, lts), pk, lvals, None, True))
+        return (self._rows(out),) if out else ()
