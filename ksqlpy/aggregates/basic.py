@@ -1,23 +1,34 @@
-"""COUNT, SUM, AVG, MIN, MAX with ksqlDB's null handling and result types."""
+"""COUNT, SUM, SUM_LIST, AVG, MIN, MAX with ksqlDB's null handling, result types and Java
+arithmetic (INT/BIGINT sums wrap; a DECIMAL sum that outgrows its precision fails)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
-from ksqlpy.aggregates.base import AggregateFunction, describe_types, register
-from ksqlpy.errors import AnalysisError
-from ksqlpy.types import BIGINT, DOUBLE, INTEGER, SqlType, decimal
+from ksqlpy.aggregates.base import (AggregateFunction, java_div, register, runtime_failure,
+                                    signature_error, struct_type, widen_to, wrap_int, wrap_long)
+from ksqlpy.types import BIGINT, DOUBLE, INTEGER, SqlType
+
+_NUMERIC = ("INTEGER", "BIGINT", "DOUBLE")
+_BY_BASE = {"INTEGER": INTEGER, "BIGINT": BIGINT, "DOUBLE": DOUBLE}
 
 
-def _signature_error(name: str, types: list[SqlType]) -> AnalysisError:
-    return AnalysisError(f"Function '{name}' does not accept parameters "
-                         f"({describe_types(types)}).")
+def _wrapper(base: str):
+    if base == "INTEGER":
+        return wrap_int
+    if base == "BIGINT":
+        return wrap_long
+    return float
 
+
+# -- COUNT -----------------------------------------------------------------------------------
 
 class Count(AggregateFunction):
-    """COUNT(*) / COUNT(1) counts rows; COUNT(col) counts non-null values."""
+    """COUNT(*) / COUNT() / COUNT(<non-null literal>) count rows; COUNT(col) counts non-null
+    values."""
 
     type = BIGINT
+    intermediate_type = BIGINT
 
     def __init__(self, count_nulls: bool):
         self.count_nulls = count_nulls
@@ -36,144 +47,201 @@ class Count(AggregateFunction):
 
 
 @register("COUNT")
-def _count(types, literals):
-    if len(types) > 1:
-        raise _signature_error("COUNT", types)
-    # COUNT(*) and COUNT(<literal>) count every row
-    return Count(count_nulls=not types or literals[0] is not None)
+def _count(ctx):
+    if len(ctx.types) > 1:
+        raise signature_error("COUNT", ctx.types)
+    return Count(count_nulls=not ctx.types or ctx.literals[0] is not None)
 
+
+# -- SUM -------------------------------------------------------------------------------------
 
 class Sum(AggregateFunction):
+    """SUM of INT (→ INT), BIGINT (→ BIGINT), DOUBLE (→ DOUBLE), DECIMAL(p, s) (→ the same
+    DECIMAL). Nulls are skipped; an empty sum is 0."""
+
     def __init__(self, t: SqlType):
-        self.type = t
-        self.zero = Decimal(0).quantize(Decimal(1).scaleb(-t.scale)) if t.base == "DECIMAL" \
-            else (0.0 if t.base == "DOUBLE" else 0)
+        self.type = self.intermediate_type = t
+        self.wrap = _wrapper(t.base)
+        if t.base == "DECIMAL":
+            self.quantum = Decimal(1).scaleb(-t.scale)
+            self.context = Context(prec=t.precision, rounding=ROUND_HALF_UP)
+            self.limit = Decimal(10) ** (t.precision - t.scale)
+            self.zero = Decimal(0).quantize(self.quantum)
+        else:
+            self.zero = 0.0 if t.base == "DOUBLE" else 0
 
     def init(self):
         return self.zero
 
-    def add(self, acc, args):
-        v = args[0]
-        return acc if v is None else self._wrap(acc + v)
-
-    def undo(self, acc, args):
-        v = args[0]
-        return acc if v is None else self._wrap(acc - v)
-
-    def merge(self, a, b):
-        return self._wrap(a + b)
-
-    def _wrap(self, v):
-        # Java int/long arithmetic wraps on overflow
-        if self.type.base == "INTEGER":
-            return (v + 2**31) % 2**32 - 2**31
-        if self.type.base == "BIGINT":
-            return (v + 2**63) % 2**64 - 2**63
-        return v
-
-
-@register("SUM")
-def _sum(types, literals):
-    if len(types) != 1 or types[0].base not in ("INTEGER", "BIGINT", "DOUBLE", "DECIMAL"):
-        raise _signature_error("SUM", types)
-    t = types[0]
-    if t.base == "DECIMAL":
-        t = decimal(min(38, t.precision + 10), t.scale) if False else t
-    return Sum(t)
-
-
-class Avg(AggregateFunction):
-    """AVG keeps (sum, count) of non-null values; the result is DOUBLE (DECIMAL for decimals)."""
-
-    def __init__(self, t: SqlType):
-        self.arg = t
-        self.type = t if t.base == "DECIMAL" else DOUBLE
-
-    def init(self):
-        return (0, 0)
-
-    def add(self, acc, args):
-        v = args[0]
-        return acc if v is None else (acc[0] + v, acc[1] + 1)
-
-    def undo(self, acc, args):
-        v = args[0]
-        return acc if v is None else (acc[0] - v, acc[1] - 1)
-
-    def merge(self, a, b):
-        return (a[0] + b[0], a[1] + b[1])
-
-    def result(self, acc):
-        total, count = acc
-        if count == 0:
-            return None if self.type.base == "DECIMAL" else 0.0
-        if self.type.base == "DECIMAL":
-            q = Decimal(1).scaleb(-self.type.scale)
-            return (Decimal(total) / count).quantize(q)
-        return total / count
-
-
-@register("AVG")
-def _avg(types, literals):
-    if len(types) != 1 or types[0].base not in ("INTEGER", "BIGINT", "DOUBLE", "DECIMAL"):
-        raise _signature_error("AVG", types)
-    return Avg(types[0])
-
-
-class MinMax(AggregateFunction):
-    """MIN/MAX ignore nulls. Undo keeps a count per value so a retraction can restore the
-    previous extreme."""
-
-    def __init__(self, t: SqlType, is_max: bool):
-        self.type = t
-        self.is_max = is_max
-
-    def init(self):
-        return {}
+    def _dec(self, v: Decimal) -> Decimal:
+        return v.quantize(self.quantum, context=Context(prec=60))
 
     def add(self, acc, args):
         v = args[0]
         if v is None:
             return acc
-        acc = dict(acc)
-        acc[v] = acc.get(v, 0) + 1
-        return acc
+        if self.type.base != "DECIMAL":
+            return self.wrap(acc + v)
+        out = self.context.add(acc, v)
+        if abs(out) >= self.limit:
+            t = self.type
+            raise runtime_failure(
+                f"Numeric field overflow: A field with precision {t.precision} and scale "
+                f"{t.scale} must round to an absolute value less than 10^"
+                f"{t.precision - t.scale}. Got {out:f}")
+        return self._dec(out)
 
     def undo(self, acc, args):
         v = args[0]
-        if v is None or v not in acc:
+        if v is None:
             return acc
-        acc = dict(acc)
-        acc[v] -= 1
-        if acc[v] <= 0:
-            del acc[v]
-        return acc
+        if self.type.base != "DECIMAL":
+            return self.wrap(acc - v)
+        return self._dec(self.context.subtract(acc, v))
 
     def merge(self, a, b):
-        out = dict(a)
-        for k, c in b.items():
-            out[k] = out.get(k, 0) + c
-        return out
+        if self.type.base != "DECIMAL":
+            return self.wrap(a + b)
+        return self._dec(self.context.add(a, b))
+
+
+@register("SUM")
+def _sum(ctx):
+    types = ctx.types
+    if len(types) != 1:
+        raise signature_error("SUM", types)
+    base = widen_to(types[0], ("INTEGER", "BIGINT", "DOUBLE", "DECIMAL"))
+    if base is None:
+        raise signature_error("SUM", types)
+    return Sum(types[0])
+
+
+class SumList(AggregateFunction):
+    """SUM_LIST(ARRAY<INT|BIGINT|DOUBLE>): the sum of every element of every list (null
+    lists and null elements skipped), of the element type."""
+
+    def __init__(self, t: SqlType):
+        self.type = self.intermediate_type = t
+        self.wrap = _wrapper(t.base)
+        self.zero = 0.0 if t.base == "DOUBLE" else 0
+
+    def _sum(self, values):
+        total = self.zero
+        for v in values:
+            if v is not None:
+                total = self.wrap(total + v)
+        return total
+
+    def init(self):
+        return self.zero
+
+    def add(self, acc, args):
+        return acc if args[0] is None else self.wrap(acc + self._sum(args[0]))
+
+    def undo(self, acc, args):
+        return acc if args[0] is None else self.wrap(acc - self._sum(args[0]))
+
+    def merge(self, a, b):
+        return self.wrap(a + b)
+
+
+@register("SUM_LIST")
+def _sum_list(ctx):
+    types = ctx.types
+    if len(types) != 1 or types[0].base != "ARRAY" or types[0].item.base not in _NUMERIC:
+        raise signature_error("sum_list", types)
+    return SumList(_BY_BASE[types[0].item.base])
+
+
+# -- AVG -------------------------------------------------------------------------------------
+
+class Avg(AggregateFunction):
+    """AVG of INT, BIGINT or DOUBLE (DECIMAL binds to the DOUBLE overload): DOUBLE, 0.0 when
+    there are no non-null values. The sum is kept in the argument's Java type (so an INT sum
+    wraps like ksqlDB's)."""
+
+    type = DOUBLE
+
+    def __init__(self, base: str):
+        self.base = base
+        self.wrap = _wrapper(base)
+        self.zero = 0.0 if base == "DOUBLE" else 0
+        self.intermediate_type = struct_type([("SUM", _BY_BASE[base]), ("COUNT", BIGINT)])
+
+    def init(self):
+        return (self.zero, 0)
+
+    def add(self, acc, args):
+        v = args[0]
+        if v is None:
+            return acc
+        return (self.wrap(acc[0] + self.wrap(v)), acc[1] + 1)
+
+    def undo(self, acc, args):
+        v = args[0]
+        if v is None:
+            return acc
+        return (self.wrap(acc[0] - self.wrap(v)), acc[1] - 1)
+
+    def merge(self, a, b):
+        return (self.wrap(a[0] + b[0]), a[1] + b[1])
 
     def result(self, acc):
-        if not acc:
-            return None
-        return max(acc) if self.is_max else min(acc)
+        total, count = acc
+        if count == 0:
+            return 0.0
+        return java_div(float(total), float(count))
 
 
-_COMPARABLE = ("INTEGER", "BIGINT", "DOUBLE", "DECIMAL", "STRING", "DATE", "TIME", "TIMESTAMP",
-               "BOOLEAN", "BYTES")
+@register("AVG")
+def _avg(ctx):
+    types = ctx.types
+    base = widen_to(types[0], _NUMERIC) if len(types) == 1 else None
+    if base is None:
+        raise signature_error("avg", types)
+    return Avg(base)
 
 
-@register("MIN", "MAX")
-def _minmax(types, literals, _name=None):
-    raise NotImplementedError  # replaced below (needs the name)
+# -- MIN / MAX -------------------------------------------------------------------------------
+
+_COMPARABLE = ("INTEGER", "BIGINT", "DOUBLE", "DECIMAL", "STRING", "BYTES", "DATE", "TIME",
+               "TIMESTAMP")
+
+
+class MinMax(AggregateFunction):
+    """MIN/MAX of a comparable type, nulls ignored; null until a non-null value arrives.
+    Like ksqlDB they cannot undo, so they aggregate streams only."""
+
+    undoable = False
+
+    def __init__(self, t: SqlType, is_max: bool):
+        self.type = self.intermediate_type = t
+        self.is_max = is_max
+
+    def init(self):
+        return None
+
+    def _pick(self, a, b):
+        if a is None:
+            return b
+        if b is None:
+            return a
+        if self.is_max:
+            return b if b > a else a
+        return b if b < a else a
+
+    def add(self, acc, args):
+        return self._pick(acc, args[0])
+
+    def merge(self, a, b):
+        return self._pick(a, b)
 
 
 def _make_minmax(name: str, is_max: bool):
-    def factory(types, literals):
+    def factory(ctx):
+        types = ctx.types
         if len(types) != 1 or types[0].base not in _COMPARABLE:
-            raise _signature_error(name, types)
+            raise signature_error(name, types)
         return MinMax(types[0], is_max)
     return factory
 

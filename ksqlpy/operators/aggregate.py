@@ -26,6 +26,37 @@ from ksqlpy.operators.windows import WindowDef
 from ksqlpy.schema import ROWTIME, WINDOWEND, WINDOWSTART
 
 
+class _Frozen:
+    """A STRUCT/ARRAY/MAP group-key value: hashed by content, written back as itself."""
+
+    __slots__ = ("value", "_h")
+
+    def __init__(self, value):
+        self.value = value
+        self._h = _freeze(value)
+
+    def __hash__(self):
+        return hash(self._h)
+
+    def __eq__(self, other):
+        return isinstance(other, _Frozen) and self._h == other._h
+
+    def __reduce__(self):
+        return (_Frozen, (self.value,))
+
+
+def _freeze(v):
+    if isinstance(v, list):
+        return tuple(_freeze(x) for x in v)
+    if isinstance(v, dict):
+        return tuple((k, _freeze(x)) for k, x in v.items())
+    return v
+
+
+def _thaw(v):
+    return v.value if isinstance(v, _Frozen) else v
+
+
 @dataclass
 class AggregateCall:
     fn: AggregateFunction
@@ -72,6 +103,9 @@ class Aggregate(Operator):
             cols = [batch.column(k).to_pylist() for k in self.table_key]
             source_keys = list(zip(*cols)) if cols else [()] * n
         emitted: list = []
+        if any(isinstance(v, (list, dict)) for col in keys for v in col):
+            keys = [[_Frozen(v) if isinstance(v, (list, dict)) else v for v in col]
+                    for col in keys]
         for i in range(n):
             row_key = tuple(k[i] for k in keys)
             row_args = [tuple(a[i] for a in call_args) for call_args in args]
@@ -168,6 +202,15 @@ class Aggregate(Operator):
 
     def _table_row(self, source_key, op, row_key, row_args, ts, emitted):
         prev = self.table_rows.pop(source_key, None)
+        if prev is not None and op and prev[0] == row_key and \
+                not any(v is None for v in row_key):
+            # an update within the same group: one output row, as ksqlDB emits
+            entry = self.state[row_key]
+            for j, c in enumerate(self.calls):
+                entry[0][j] = c.fn.undo(entry[0][j], prev[1][j])
+            self.table_rows[source_key] = (row_key, row_args)
+            self._update(row_key, row_args, ts, emitted, add=True)
+            return
         if prev is not None:
             self._update(prev[0], prev[1], ts, emitted, add=False)
         if not op:
@@ -206,7 +249,7 @@ class Aggregate(Operator):
             cols[c].append(ts)
             c += 1
             for v in key:
-                cols[c].append(v)
+                cols[c].append(_thaw(v))
                 c += 1
             if windowed:
                 cols[c].append(start)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from ksqlpy.aggregates import check_intermediate_types, check_table_aggregation
 from ksqlpy.aggregates import resolve as resolve_aggregate
 from ksqlpy.errors import AnalysisError, NotSupportedError
 from ksqlpy.expr import CompileContext, compile_expr, is_aggregate
@@ -188,11 +189,9 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
                     args = [a for a in n.expressions if not isinstance(a, exp.Star)]
                     compiled = [compile_expr(a, scope, ctx) for a in args]
                     literals = [_literal(a) for a in args]
-                    fn = resolve_aggregate(n.name, [c.type for c in compiled], literals)
-                    if source.kind == "TABLE" and not fn.undoable:
-                        raise AnalysisError(
-                            f"The aggregation function {fn.name} does not support undo, "
-                            f"which is required for aggregating a table.")
+                    fn = resolve_aggregate(n.name, [c.type for c in compiled], literals,
+                                           properties=properties,
+                                           arg_texts=[_format(a) for a in args])
                     name = f"KSQL_AGG_VARIABLE_{len(calls)}"
                     calls.append(AggregateCall(fn, compiled, name))
                     by_sql[key] = name
@@ -206,6 +205,11 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
     rewritten = [(extract(n), n, a) for n, a in items]
     having_rewritten = extract(having_expr) if having_expr is not None else None
 
+    if source.kind == "TABLE":
+        check_table_aggregation([c.fn for c in calls])
+    value_format = getattr(getattr(source, "value_format", None), "name", None)
+    if value_format:
+        check_intermediate_types([c.fn for c in calls], value_format)
     table_key = [c.name for c in source.schema.key] if source.kind == "TABLE" else None
     per_record = str(properties.get("cache.max.bytes.buffering", "10000000")) == "0"
     agg = Aggregate(key_names, key_fns, calls, window=window, table_key=table_key,

@@ -225,6 +225,7 @@ class TransientQuery:
                     if self.offset_reset == "latest" else self.log.start_offset(topic, p)
         names = [c.name for c in self.columns]
         ends = {tp: self.log.end_offset(*tp) for tp in positions}
+        cancelled = False
         try:
             while True:
                 if self.until_end and all(positions[tp] >= ends[tp] for tp in positions):
@@ -248,12 +249,15 @@ class TransientQuery:
                 if not progressed:
                     await self.log.wait(positions, timeout=0.5)
         except asyncio.CancelledError:
+            cancelled = True
             try:  # closed by the consumer: nobody waits on a full queue, so never block here
                 self.queue.put_nowait(None)
             except asyncio.QueueFull:
                 pass
             raise
-        await self.queue.put(None)
+        finally:
+            if not cancelled:
+                await self.queue.put(None)
 
     async def rows(self):
         while True:
