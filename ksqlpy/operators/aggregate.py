@@ -80,6 +80,7 @@ class Aggregate(Operator):
         self.sessions: dict = {}            # group key -> sorted list of (start, end)
         self.stream_time = -1
         self.dirty: set = set()
+        self.dirty_table: set = set()
         out = [pa.field(ROWTIME, pa.int64())]
         out += [pa.field(n, f.type.to_arrow()) for n, f in zip(key_names, key_fns)]
         if window is not None:
@@ -201,6 +202,7 @@ class Aggregate(Operator):
             emitted.append((skey, max_ts, True, self._values(self.state[skey])))
 
     def _table_row(self, source_key, op, row_key, row_args, ts, emitted):
+        self.dirty_table.add(source_key)
         prev = self.table_rows.pop(source_key, None)
         if prev is not None and op and prev[0] == row_key and \
                 not any(v is None for v in row_key):
@@ -233,6 +235,7 @@ class Aggregate(Operator):
         self._evicted = {k: self.state[k] for k in closed}
         for k in closed:
             del self.state[k]
+            self.dirty.add(k)
             if self.window.kind == "SESSION":
                 self.sessions[k[0]].remove((k[1], k[2]))
         return out
@@ -268,8 +271,44 @@ class Aggregate(Operator):
         return pa.RecordBatch.from_arrays(arrays, schema=self.output_schema)
 
     # -- state --------------------------------------------------------------------------------
-    def snapshot(self) -> bytes:
-        return pickle.dumps((self.state, self.table_rows, self.sessions, self.stream_time))
+    # The store's changelog: one record per state entry changed since the last checkpoint
+    # (key: pickled ("S", state key) / ("T", table source key) / ("M", "time"); value: the
+    # pickled entry, or null once the entry is gone). Replaying it in order restores the state.
 
-    def restore(self, data: bytes) -> None:
-        self.state, self.table_rows, self.sessions, self.stream_time = pickle.loads(data)
+    def changelog(self) -> list[tuple[bytes, bytes | None]]:
+        out = []
+        dumps = pickle.dumps
+        for skey in self.dirty:
+            entry = self.state.get(skey)
+            out.append((dumps(("S", skey)), None if entry is None else dumps(entry)))
+        for tkey in self.dirty_table:
+            row = self.table_rows.get(tkey)
+            out.append((dumps(("T", tkey)), None if row is None else dumps(row)))
+        if out:
+            out.append((dumps(("M", "time")), dumps(self.stream_time)))
+        self.dirty = set()
+        self.dirty_table = set()
+        return out
+
+    def restore_changelog(self, records: list[tuple[bytes, bytes | None]]) -> None:
+        for k, v in records:
+            kind, key = pickle.loads(k)
+            value = None if v is None else pickle.loads(v)
+            if kind == "S":
+                if value is None:
+                    self.state.pop(key, None)
+                else:
+                    self.state[key] = value
+            elif kind == "T":
+                if value is None:
+                    self.table_rows.pop(key, None)
+                else:
+                    self.table_rows[key] = value
+            else:
+                self.stream_time = value
+        if self.window is not None and self.window.kind == "SESSION":
+            self.sessions = {}
+            for key, start, end in self.state:
+                self.sessions.setdefault(key, []).append((start, end))
+            for v in self.sessions.values():
+                v.sort()

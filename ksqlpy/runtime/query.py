@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from ksqlpy.catalog import Source
-from ksqlpy.log.base import Log
+from ksqlpy.log.base import Log, records
 from ksqlpy.operators.base import OperatorContext
 from ksqlpy.operators.sink import SinkEncoder
 from ksqlpy.operators.source import SourceDecoder
@@ -86,6 +86,15 @@ class PersistentQuery:
         self.state = "RUNNING"
         self.task: asyncio.Task | None = None
         self._stop = asyncio.Event()
+        # stores with changelogs (ksqlDB names them <app id>-<operator>-changelog)
+        stateful = []
+        for _, _, ops in self.routes:
+            for op in ops:
+                if hasattr(op, "changelog") and op not in stateful:
+                    stateful.append(op)
+        self.stores = [(op, f"{group}-Aggregate-Aggregate-Materialize-changelog"
+                        + (f"-{i}" if i else "")) for i, op in enumerate(stateful)]
+        self._stores_ready = False
 
     @property
     def sources(self) -> list[str]:
@@ -109,12 +118,70 @@ class PersistentQuery:
         """Run source records through the query; append its output to the sink topic (staged
         in ``txn`` when given, else appended at once)."""
         parts = self._produce(topic, batch, partition)
+        changes = await self._changelogs()
         if txn is not None:
             for p, b in parts.items():
                 txn.append(self.sink_topic, p, b)
+            for t, b in changes:
+                txn.append(t, 0, b)
             return
         for p, b in parts.items():
             await self.log.append(self.sink_topic, p, b)
+        for t, b in changes:
+            await self.log.append(t, 0, b)
+
+    async def _changelogs(self) -> list[tuple[str, pa.RecordBatch]]:
+        """The state changes of this batch, to commit together with its output."""
+        if not self.stores:
+            return []
+        if not self._stores_ready:
+            for _, topic in self.stores:
+                if self.log.topic(topic) is None:
+                    await self.log.create_topic(topic, 1, config={"cleanup.policy": "compact"})
+            self._stores_ready = True
+        out = []
+        for op, topic in self.stores:
+            entries = op.changelog()
+            if entries:
+                keys = [k for k, _ in entries]
+                values = [v for _, v in entries]
+                out.append((topic, records(keys, values, [0] * len(keys))))
+        return out
+
+    async def restore(self) -> None:
+        """Rebuild operator state after a restart: stores from their changelogs; join state
+        by replaying the joined sources up to the committed offsets (their outputs were
+        already written, so the replay's output is discarded)."""
+        for op, topic in self.stores:
+            if self.log.topic(topic) is None:
+                continue
+            offset = self.log.start_offset(topic, 0)
+            entries = []
+            while True:
+                batch = await self.log.read(topic, 0, offset, 50_000)
+                if batch.num_rows == 0:
+                    break
+                entries.extend(zip(batch.column("key").to_pylist(),
+                                   batch.column("value").to_pylist()))
+                offset = batch.column("offset")[-1].as_py() + 1
+            op.restore_changelog(entries)
+        for topic, decoder, ops in self.routes:
+            last_join = max((i for i, op in enumerate(ops) if type(op).__name__ == "JoinSide"),
+                            default=None)
+            if last_join is None:
+                continue
+            prefix_ops = ops[:last_join + 1]
+            info = self.log.topic(topic)
+            for p in range(info.partitions if info else 0):
+                end = self.log.committed(self.group, topic, p) or 0
+                offset = self.log.start_offset(topic, p)
+                while offset < end:
+                    batch = await self.log.read(topic, p, offset, min(10_000, end - offset))
+                    if batch.num_rows == 0:
+                        break
+                    batch = batch.slice(0, max(0, min(batch.num_rows, end - offset)))
+                    run_operators(prefix_ops, decoder.decode(batch, p))
+                    offset = batch.column("offset")[-1].as_py() + 1
 
     # -- the query's own task ------------------------------------------------------------
     def start(self, offset_reset: str = "earliest", batch_size: int = 10_000) -> None:
@@ -146,6 +213,7 @@ class PersistentQuery:
         return positions
 
     async def _run(self, offset_reset: str, batch_size: int) -> None:
+        await self.restore()
         positions = self._start_positions(offset_reset)
         # One commit in flight while the next batch is processed: fsync overlaps CPU work.
         # Commits stay in order, and a batch's output and offsets commit together.
