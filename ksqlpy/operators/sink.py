@@ -49,6 +49,8 @@ class SinkEncoder:
             from ksqlpy.formats.windowed import encode_windowed_key
 
             session = sink.window.type == "SESSION"
+            if not self.key_columns:  # one row per window: the key is the window alone
+                key_data = pa.array([b""] * n, pa.binary())
             key_data = encode_windowed_key(key_data, batch.column(WINDOWSTART),
                                            batch.column(WINDOWEND) if session else None,
                                            session)

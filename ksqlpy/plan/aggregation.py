@@ -134,6 +134,12 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
                     f"GROUP BY does not support aggregate functions: {fn.name.upper()} is an "
                     f"aggregate function.")
     window = window_def(spec) if spec is not None else None
+    if window is not None:
+        # GROUP BY WINDOWSTART, WINDOWEND: ksqlDB refuses it; ksqlpy reads it as what users
+        # mean — one row per window (a global aggregate per window, no key columns).
+        bounds = [g for g in group_exprs if isinstance(g, exp.Column)
+                  and name_of(g.this) in (WINDOWSTART, WINDOWEND) and not g.args.get("table")]
+        group_exprs = [g for g in group_exprs if g not in bounds]
     emit = select.args.get("emit")
     emit_final = emit is not None and str(emit.this).upper() == "FINAL"
     if emit_final and window is None:

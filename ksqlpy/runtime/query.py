@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ksqlpy.catalog import Source
 from ksqlpy.log.base import Log, records
@@ -221,10 +222,7 @@ class PersistentQuery:
         try:
             while not self._stop.is_set():
                 progressed = False
-                for (topic, p), offset in list(positions.items()):
-                    batch = await self.log.read(topic, p, offset, batch_size)
-                    if batch.num_rows == 0:
-                        continue
+                for (topic, p), batch in await self._next_batches(positions, batch_size):
                     progressed = True
                     nxt = batch.column("offset")[-1].as_py() + 1
                     txn = self.log.transaction()
@@ -249,6 +247,26 @@ class PersistentQuery:
         finally:
             if pending is not None and not pending.done():
                 await asyncio.shield(pending)
+
+    async def _next_batches(self, positions: dict, batch_size: int) -> list:
+        """The batches to process next. With several source partitions (joins), records
+        are taken in timestamp order across them, as Kafka Streams does: the partition whose
+        next record is oldest goes first, cut where another partition's next record is
+        older — so a table's rows are in place before the stream rows that follow them."""
+        heads = {}
+        for tp, offset in positions.items():
+            batch = await self.log.read(tp[0], tp[1], offset, batch_size)
+            if batch.num_rows:
+                heads[tp] = batch
+        if len(positions) == 1 or len(heads) <= 1:
+            return list(heads.items())
+        first = {tp: b.column("timestamp")[0].as_py() for tp, b in heads.items()}
+        tp = min(first, key=lambda k: first[k])
+        limit = min(v for k, v in first.items() if k != tp)
+        ts = heads[tp].column("timestamp")
+        cut = pc.index(pc.greater(ts, limit), True).as_py()
+        batch = heads[tp] if cut < 0 else heads[tp].slice(0, max(cut, 1))
+        return [(tp, batch)]
 
     def is_caught_up(self) -> bool:
         for topic in self.source_topics:
