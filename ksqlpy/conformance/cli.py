@@ -1,6 +1,6 @@
 """``ksqlpy conformance PATH... [--json FILE] [-k SUBSTRING] [-v] [--timeout S] [--fail-under N]``
 
-Runs QTT files (or directories of them) and prints one ``FAIL <test>: <reason>`` line per
+Runs QTT and RQTT (rest-query-validation-tests: tests with ``responses``) files (or directories of them) and prints one ``FAIL <test>: <reason>`` line per
 failing test, then ``N passed, M failed, K skipped``. The exit code is 0 (the run is a
 measurement) unless ``--fail-under N`` is given and fewer than N tests passed.
 """
@@ -29,8 +29,19 @@ def _one_line(s: str, n: int = REASON_WIDTH) -> str:
 def run_paths(paths, keyword: list[str] | None = None, timeout: float = DEFAULT_TIMEOUT,
               per_record: bool = False, on_result=None) -> list[TestResult]:
     """Load, filter and run every test under ``paths``; ``on_result(result)`` after each."""
+    from ksqlpy.conformance import rqtt
+
     results = []
     for f in collect_files(paths):
+        if rqtt.is_rqtt_file(f):  # REST query-validation tests: tests with "responses"
+            for rtc in rqtt.load_rqtt_file(f):
+                if keyword and not all(k in rtc.name for k in keyword):
+                    continue
+                r = rqtt.run_rqtt_test_sync(rtc, timeout)
+                results.append(r)
+                if on_result is not None:
+                    on_result(r)
+            continue
         for tc in load_file(f):
             if keyword and not all(k in tc.name for k in keyword):
                 continue

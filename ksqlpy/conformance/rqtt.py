@@ -1,0 +1,461 @@
+"""Run ksqlDB's REST query-validation tests (RQTT) against the ksqlpy engine.
+
+Follows ``RestTestExecutor`` (KSQLDB.md §9 "RQTT"), through the engine API for now (a later
+step sends the same requests over HTTP):
+
+1. a fresh in-memory engine per test with the RQTT server config plus the test's properties;
+2. topics from ``topics``, from every CREATE with a KAFKA_TOPIC and from the inputs;
+3. admin statements (everything before the first statement starting with ``SELECT ``) run in
+   order, each result entity collected as an ``{"admin": entity}`` response;
+4. inputs are serialized like the QTT runner (:mod:`.serde`) and appended; persistent queries
+   are driven over them as the QTT runner does; materialized tables catch up;
+5. each SELECT becomes a ``{"query": [{"header": {"queryId", "schema"}}, {"row":
+   {"columns": [...]}}..., {"finalMessage": ...}]}`` response: table pull queries mark key
+   columns ``KEY`` and send no final message, stream pull queries end with "Query Completed",
+   push queries with "Limit Reached";
+6. responses are matched with RQTT's rules: a subset match of the expected keys, ``|starts_with``
+   keys, ``{STATEMENT}`` substitution, rows as a multiset unless ``verifyOrder``, and fewer
+   expected responses than actual ones allowed; ``expectedError`` matches type, message
+   substring and HTTP status; ``outputs`` are read back from the topics as in QTT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ksqlpy.conformance import serde
+from ksqlpy.conformance.qtt import (FORMAT_REPLACE_ERROR, TestCase, TestResult, _declared_topics,
+                                    _prop_str, _Runner, _trunc, _where, strip_comments)
+
+__all__ = ["RestTestCase", "load_rqtt_text", "load_rqtt_file", "is_rqtt_file", "run_rqtt_test",
+           "run_rqtt_test_sync", "match_response", "BASE_PROPERTIES"]
+
+#: RestTestExecutor / RestQueryTranslationTest server config.
+BASE_PROPERTIES: dict[str, str] = {
+    "auto.offset.reset": "earliest",
+    "cache.max.bytes.buffering": "0",
+    "commit.interval.ms": "2000",
+    "ksql.service.id": "some.ksql.service.id",
+    "ksql.query.pull.table.scan.enabled": "true",
+    "ksql.query.push.v2.enabled": "true",
+    "ksql.headers.columns.enabled": "true",
+    "ksql.schema.registry.url": "http://localhost:8081",
+}
+
+DEFAULT_TIMEOUT = 10.0
+_STATEMENT_ERROR = "io.confluent.ksql.rest.entity.KsqlStatementErrorMessage"
+_ERROR = "io.confluent.ksql.rest.entity.KsqlErrorMessage"
+
+
+@dataclass
+class RestTestCase:
+    name: str
+    file: str = ""
+    statements: list[str] = field(default_factory=list)
+    properties: dict = field(default_factory=dict)
+    topics: list[dict] = field(default_factory=list)
+    inputs: list[dict] = field(default_factory=list)
+    outputs: list[dict] = field(default_factory=list)
+    responses: list[dict] = field(default_factory=list)
+    expected_error: dict | None = None
+    verify_order: bool = False
+    wait_for_push: bool = False
+    proto: bool = False
+    skipped: bool = False
+    invalid: str | None = None
+
+
+class _Fail(Exception):
+    pass
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+def is_rqtt_doc(doc: Any) -> bool:
+    tests = doc.get("tests") if isinstance(doc, dict) else None
+    return isinstance(tests, list) and any(
+        isinstance(t, dict) and ("responses" in t or "expectedError" in t) for t in tests)
+
+
+def is_rqtt_file(path: str | Path) -> bool:
+    try:
+        doc = json.loads(strip_comments(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return False
+    return is_rqtt_doc(doc)
+
+
+def load_rqtt_text(text: str, stem: str, file: str = "") -> list[RestTestCase]:
+    try:
+        doc = json.loads(strip_comments(text), parse_float=Decimal)
+    except ValueError as e:
+        return [RestTestCase(f"{stem} - <file>", file, invalid=f"cannot parse: {e}")]
+    out = []
+    for i, node in enumerate(doc.get("tests") or []):
+        base = f"{stem} - {node.get('name') or f'<test #{i}>'}"
+        if node.get("enabled") is False:
+            out.append(RestTestCase(base, file, skipped=True))
+            continue
+        invalid = None
+        if not node.get("statements"):
+            invalid = "statements was empty"
+        elif node.get("inputs") and node.get("expectedError"):
+            invalid = "inputs and expectedError are mutually exclusive"
+        formats = node.get("format") if isinstance(node.get("format"), list) else [None]
+        for fmt in formats or [None]:
+            name = base + (f" - {fmt}" if fmt is not None else "")
+            stmts = [s.replace("{FORMAT}", fmt if fmt is not None else FORMAT_REPLACE_ERROR)
+                     for s in node.get("statements") or []]
+            out.append(RestTestCase(
+                name, file, stmts, dict(node.get("properties") or {}),
+                copy.deepcopy(node.get("topics") or []), copy.deepcopy(node.get("inputs") or []),
+                copy.deepcopy(node.get("outputs") or []),
+                copy.deepcopy(node.get("responses") or []), node.get("expectedError"),
+                bool((node.get("outputConditions") or {}).get("verifyOrder")),
+                bool((node.get("inputConditions") or {}).get("waitForActivePushQuery")),
+                bool(node.get("testPullWithProtoFormat")), invalid=invalid))
+    return out
+
+
+def load_rqtt_file(path: str | Path) -> list[RestTestCase]:
+    p = Path(path)
+    return load_rqtt_text(p.read_text(encoding="utf-8"), p.stem, str(p))
+
+
+# -- matching ---------------------------------------------------------------------------------
+
+def _num(v):
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, Decimal)):
+        return Decimal(v)
+    if isinstance(v, float):
+        return Decimal(repr(v))
+    return None
+
+
+def _leaf_equal(expected, actual) -> bool:
+    en, an = _num(expected), _num(actual)
+    if en is not None and an is not None:
+        return en == an
+    return expected == actual
+
+
+def match_response(expected, actual, statement: str = "", path: str = "$") -> str | None:
+    """None if ``actual`` satisfies ``expected`` (RQTT's subset rules); else why not."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return f"{path}: expected an object, got {_show(actual)}"
+        for k, ev in expected.items():
+            if k.endswith("|starts_with"):
+                key = k[: -len("|starts_with")]
+                av = actual.get(key)
+                prefix = ev.replace("{STATEMENT}", statement) if isinstance(ev, str) else ev
+                if not isinstance(av, str) or not av.startswith(str(prefix)):
+                    return f"{path}.{key}: expected to start with {prefix!r}, got {_show(av)}"
+                continue
+            if k not in actual:
+                return f"{path}.{k}: missing (actual {_show(actual)})"
+            why = match_response(ev, actual[k], statement, f"{path}.{k}")
+            if why:
+                return why
+        return None
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            return f"{path}: expected {_show(expected)}, got {_show(actual)}"
+        for i, (e, a) in enumerate(zip(expected, actual)):
+            why = match_response(e, a, statement, f"{path}[{i}]")
+            if why:
+                return why
+        return None
+    if isinstance(expected, str) and "{STATEMENT}" in expected:
+        expected = expected.replace("{STATEMENT}", statement)
+    if not _leaf_equal(expected, actual):
+        return f"{path}: expected {_show(expected)}, got {_show(actual)}"
+    return None
+
+
+def _show(v) -> str:
+    return _trunc(json.dumps(v, default=str), 400)
+
+
+def _canon(v):
+    """A hashable, number-normalized form of a row's columns (for multiset matching)."""
+    if isinstance(v, dict):
+        return ("{", tuple(sorted((k, _canon(x)) for k, x in v.items())))
+    if isinstance(v, list):
+        return ("[", tuple(_canon(x) for x in v))
+    n = _num(v)
+    if n is not None:
+        return ("n", n.normalize() if n == n else n)
+    return ("v", v)
+
+
+def match_query(expected: list, actual: list, verify_order: bool, statement: str) -> str | None:
+    if len(expected) != len(actual):
+        return (f"expected {len(expected)} query messages, got {len(actual)}: "
+                f"{_show(actual)}")
+    erows = [(i, e) for i, e in enumerate(expected) if "row" in e]
+    arows = [(i, a) for i, a in enumerate(actual) if "row" in a]
+    for i, e in enumerate(expected):
+        if "row" in e:
+            continue
+        why = match_response(e, actual[i], statement, f"query[{i}]")
+        if why:
+            return why
+    if len(erows) != len(arows):
+        return f"expected {len(erows)} rows, got {len(arows)}: {_show(actual)}"
+    if verify_order:
+        for (i, e), (_, a) in zip(erows, arows):
+            why = match_response(e, a, statement, f"query[{i}]")
+            if why:
+                return why
+        return None
+    # multiset over row.columns; other row keys (tombstone) checked per matched row
+    want = Counter(_canon(e["row"].get("columns")) for _, e in erows)
+    got = Counter(_canon(a["row"].get("columns")) for _, a in arows)
+    if want != got:
+        return (f"rows differ: expected {_show([e['row'].get('columns') for _, e in erows])}, "
+                f"got {_show([a['row'].get('columns') for _, a in arows])}")
+    return None
+
+
+# -- rendering rows as ksqlDB writes them --------------------------------------------------------
+
+def _renderer(columns):
+    try:
+        from ksqlpy.server.render import row_renderer  # the REST server's JSON rendering
+        render = row_renderer(columns)
+    except Exception:  # the server package is optional for the runner
+        def render(row):
+            return list(row)
+
+    def fix(v):
+        if isinstance(v, bytes):
+            return base64.b64encode(v).decode()
+        if isinstance(v, dict):
+            return {str(k): fix(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [fix(x) for x in v]
+        if isinstance(v, float) and v != v:
+            return "NaN"
+        return v
+
+    def out(row):
+        return [fix(v) for v in render(row)]
+    return out
+
+
+def _schema(columns, mark_keys: bool) -> str:
+    parts = []
+    for c in columns:
+        s = f"`{c.name}` {c.type}"
+        if mark_keys and getattr(c, "namespace", None) == "KEY":
+            s += " KEY"
+        parts.append(s)
+    return ", ".join(parts)
+
+
+# -- running ----------------------------------------------------------------------------------
+
+def _split_statements(stmts: list[str]) -> tuple[list[str], list[str]]:
+    for i, s in enumerate(stmts):
+        if s.lstrip().upper().startswith("SELECT "):
+            return stmts[:i], stmts[i:]
+    return stmts, []
+
+
+class _ErrorResponse(Exception):
+    def __init__(self, type_: str, message: str, status: int, statement: str):
+        super().__init__(message)
+        self.type = type_
+        self.message = message
+        self.status = status
+        self.statement = statement
+
+
+def _as_error(e: BaseException, statement: str) -> _ErrorResponse:
+    from ksqlpy.errors import KsqlError
+
+    if isinstance(e, KsqlError):
+        code = getattr(e, "error_code", 40001) or 40001
+        return _ErrorResponse(_STATEMENT_ERROR, e.message, code // 100, statement)
+    return _ErrorResponse(_STATEMENT_ERROR, f"{type(e).__name__}: {e}", 500, statement)
+
+
+class _RestRunner:
+    def __init__(self, tc: RestTestCase):
+        self.tc = tc
+        self.engine = None
+        self.responses: list[dict] = []
+
+    async def _setup(self) -> None:
+        from ksqlpy.log.base import TopicExistsError
+        from ksqlpy.runtime.engine import Engine, EngineConfig
+
+        props = dict(BASE_PROPERTIES)
+        props.update({k: _prop_str(v) for k, v in self.tc.properties.items()})
+        self.engine = Engine(EngineConfig(log="memory", run_queries=False, properties=props))
+        await self.engine.start()
+        wanted: dict[str, int] = {}
+        for t in self.tc.topics:
+            wanted.setdefault(t["name"], int(t.get("partitions") or 1))
+        for s in self.tc.statements:
+            for name, parts in _declared_topics(s):
+                wanted.setdefault(name, parts)
+        for r in self.tc.inputs:
+            wanted.setdefault(r["topic"], 1)
+        for name, parts in wanted.items():
+            if self.engine.log.topic(name) is None:
+                try:
+                    await self.engine.log.create_topic(name, parts)
+                except TopicExistsError:
+                    pass
+        serde.register_topic_schemas(self.engine, self.tc.topics)
+
+    async def _admin(self, stmts: list[str]) -> None:
+        for s in stmts:
+            try:
+                results = await self.engine.execute(s)
+            except Exception as e:
+                raise _as_error(e, s) from None
+            for r in results:
+                if r.entity is not None:
+                    self.responses.append({"admin": r.entity})
+
+    def _qtt_runner(self) -> _Runner:
+        qtc = TestCase(name=self.tc.name, statements=self.tc.statements,
+                       properties=self.tc.properties, topics=self.tc.topics,
+                       inputs=self.tc.inputs, outputs=self.tc.outputs)
+        r = _Runner(qtc)
+        r.engine = self.engine
+        return r
+
+    async def _query(self, sql: str) -> list[dict]:
+        engine = self.engine
+        try:
+            q = await engine.push_query(sql)
+        except Exception as e:
+            raise _as_error(e, sql) from None
+        table_pull = hasattr(q, "result")
+        render = _renderer(q.columns)
+        out: list[dict] = [{"header": {"queryId": q.id,
+                                       "schema": _schema(q.columns, table_pull)}}]
+        try:
+            async def collect():
+                async for row in q.rows():
+                    out.append({"row": {"columns": render(row)}})
+            await asyncio.wait_for(collect(), 5.0)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            await engine.close_push_query(q.id)
+        if not table_pull and q.done_reason:
+            out.append({"finalMessage": q.done_reason})
+        return out
+
+    async def run(self) -> None:
+        tc = self.tc
+        await self._setup()
+        try:
+            admin, selects = _split_statements(tc.statements)
+            try:
+                await self._admin(admin)
+                runner = self._qtt_runner()
+                positions = await runner._write_inputs()
+                await runner._process_queries(positions)
+                await self.engine.materialize_all()
+                for sql in selects:
+                    self.responses.append({"query": await self._query(sql)})
+            except _ErrorResponse as err:
+                if tc.expected_error is None:
+                    raise _Fail(f"statement failed: {err.message} [{err.statement}]") from None
+                self._check_error(err)
+                return
+            if tc.expected_error is not None:
+                raise _Fail(f"expected error {tc.expected_error}, but all statements "
+                            "succeeded")
+            self._check_responses(admin, selects)
+            if tc.outputs:
+                await runner._verify()
+        finally:
+            try:
+                await asyncio.wait_for(self.engine.close(), 5)
+            except Exception:
+                pass
+
+    def _check_error(self, err: _ErrorResponse) -> None:
+        ee = self.tc.expected_error or {}
+        etype = ee.get("type")
+        if etype and etype not in (err.type, _ERROR):
+            raise _Fail(f"expected error type {etype}, got {err.type}: {err.message}")
+        msg = ee.get("message")
+        if msg is not None and msg not in err.message:
+            raise _Fail(f"expected error message containing {msg!r}, got {err.message!r}")
+        status = ee.get("status")
+        if status is not None and int(status) != err.status:
+            raise _Fail(f"expected status {status}, got {err.status}: {err.message}")
+
+    def _check_responses(self, admin: list[str], selects: list[str]) -> None:
+        expected = [r for r in self.tc.responses if "queryProto" not in r or self.tc.proto]
+        actual = self.responses
+        if len(expected) > len(actual):
+            raise _Fail(f"expected {len(expected)} responses, got {len(actual)}: "
+                        f"{_show(actual)}")
+        admin_texts = [a for a in admin]
+        q = 0
+        for i, (e, a) in enumerate(zip(expected, actual)):
+            (ek, ev), = e.items()
+            (ak, av), = a.items()
+            if ek == "queryProto":
+                raise _Fail("queryProto responses are not supported yet")
+            if ek != ak:
+                raise _Fail(f"response {i}: expected {ek}, got {ak}: {_show(av)}")
+            if ek == "admin":
+                stmt = admin_texts[i] if i < len(admin_texts) else ""
+                why = match_response(ev, av, stmt, f"response[{i}].admin")
+            else:
+                stmt = selects[q] if q < len(selects) else ""
+                q += 1
+                why = match_query(ev, av, self.tc.verify_order, stmt)
+            if why:
+                raise _Fail(f"response {i}: {why}")
+
+
+async def run_rqtt_test(tc: RestTestCase, timeout: float = DEFAULT_TIMEOUT) -> TestResult:
+    t0 = time.perf_counter()
+    if tc.skipped:
+        return TestResult(tc.name, "skip", "disabled", tc.file)
+    if tc.invalid:
+        return TestResult(tc.name, "fail", f"invalid test: {tc.invalid}", tc.file)
+    status, reason = "pass", ""
+    try:
+        await asyncio.wait_for(_RestRunner(tc).run(), timeout)
+    except _Fail as e:
+        status, reason = "fail", str(e)
+    except asyncio.TimeoutError:
+        status, reason = "fail", f"timed out after {timeout:g}s"
+    except Exception as e:
+        from ksqlpy.conformance import qtt
+
+        if isinstance(e, qtt._Fail):
+            status, reason = "fail", str(e)
+        else:
+            status, reason = "fail", f"runner/engine error: {type(e).__name__}: {e} [{_where(e)}]"
+    return TestResult(tc.name, status, _trunc(reason, 2000), tc.file, time.perf_counter() - t0)
+
+
+def run_rqtt_test_sync(tc: RestTestCase, timeout: float = DEFAULT_TIMEOUT) -> TestResult:
+    try:
+        return asyncio.run(run_rqtt_test(tc, timeout))
+    except Exception as e:
+        return TestResult(tc.name, "fail", f"runner error: {type(e).__name__}: {e}", tc.file)
