@@ -40,7 +40,11 @@ class EngineConfig:
     """How to run an engine. ``data_dir`` defaults to $KSQLPY_DATA_DIR or ./ksqlpy-data."""
 
     data_dir: str | None = None
-    log: str = "embedded"                 # "embedded" | "memory"
+    log: str = "embedded"                 # "embedded" | "memory" | "kafka"
+    # [kafka hook] log="kafka": the brokers (else properties' bootstrap.servers). Kafka client
+    # settings (security.protocol, sasl.*, ssl.*, compression.type, processing.guarantee…) are
+    # read from ``properties``, optionally prefixed ksql.streams. (ksqlpy.log.kafka.KafkaConfig)
+    bootstrap_servers: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
     run_queries: bool = True              # False: callers drive queries with process()
     batch_size: int = 10_000
@@ -82,6 +86,10 @@ class Engine:
 
         if self.config.log == "memory":
             self.log = open_log("memory")
+        elif self.config.log == "kafka":  # [kafka hook]
+            self.log = open_log("kafka", bootstrap_servers=self.config.bootstrap_servers,
+                                properties=self.properties)
+            await self.log.start()
         else:
             data_dir = self.config.resolved_data_dir()
             data_dir.mkdir(parents=True, exist_ok=True)
