@@ -35,6 +35,10 @@ PUSH_ONLY_MESSAGE = ("The following statement types should be issued to the webs
 HTTP2_ONLY_MESSAGE = "This endpoint is only available when using HTTP2"
 TOO_DEEP = "Statement is too deeply nested to be processed."
 QUERY_HTTP2_MESSAGE = "The /query endpoint is not available using HTTP2"
+# [headless] the routes a server started with --queries-file still serves
+HEADLESS_ROUTES = {"/info", "/healthcheck", "/chc/ready", "/chc/live", "/metrics",
+                   "/openapi.json", "/", "/clusterStatus", "/v1/metadata", "/v1/metadata/id",
+                   "/status", "/status/{type}/{entity}/{action}"}
 
 
 @dataclass
@@ -54,6 +58,7 @@ class ServerConfig:
     max_insert_line: int = 1024 * 1024
     keepalive_seconds: float = 1.0
     denylist: tuple[str, ...] = ()
+    queries_file: str | None = None            # [headless] ksqlpy.cli.headless
 
 
 # (method, route template, handler name, summary) — the OpenAPI spec lists the same routes
@@ -125,6 +130,7 @@ class KsqlServer:
         self.runner = None
         self._engine_task = None
         self.failed = asyncio.Event()      # set when the engine cannot start
+        self.startup_error: str | None = None   # [headless] why it could not start
         self.started_at = time.time()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -166,6 +172,16 @@ class KsqlServer:
                                               log=self.config.log,
                                               properties=dict(self.config.properties)))
             await self.engine.start()
+            if self.config.queries_file:  # [headless] run the file, then refuse statements
+                from ksqlpy.cli.headless import run_queries_file
+
+                try:
+                    await run_queries_file(self.engine, self.config.queries_file)
+                except KsqlError as e:
+                    logger.error("Failed to start KSQL Server with query file: %s: %s",
+                                 self.config.queries_file, e.message)
+                    self.startup_error = e.message
+                    raise
             self.state = "READY"
             logger.info("ksqlpy server ready on %s:%s", self.config.host, self.port)
         except Exception:
@@ -236,6 +252,8 @@ class KsqlServer:
                     if self.state == "INITIALIZING":
                         raise HttpError(50302, "Server initializing")
                     raise HttpError(50303, "The server is shutting down")
+                if self.config.queries_file and req.route not in HEADLESS_ROUTES:  # [headless]
+                    raise HttpError(40300, self._headless_message(), status=403)
                 status = await fn(req, resp, **params) or 200
             except HttpError as e:
                 status = e.status
@@ -267,6 +285,11 @@ class KsqlServer:
         finally:
             self.metrics.observe(req.method, req.route if status != 404 else "(unknown)",
                                  status, time.perf_counter() - t0)
+
+    def _headless_message(self) -> str:  # [headless]
+        from ksqlpy.cli.headless import HEADLESS_MESSAGE
+
+        return HEADLESS_MESSAGE.format(file=self.config.queries_file)
 
     # -- small endpoints --------------------------------------------------------------------
     async def h_root(self, req, resp):
@@ -535,7 +558,15 @@ class KsqlServer:
             await self._close_query(query.id)
 
     def _query_stream_writer(self, req: Request):
-        for media in req.accept():
+        accept = req.accept()
+        if "*/*" in accept and not any(m.startswith("application/vnd.ksql") for m in accept):
+            # A generic client default such as axios' "application/json, text/plain, */*"
+            # expresses no format choice: answer in /query-stream's default, one JSON
+            # document per line, which such clients (the seed article's) split on newlines.
+            # ksqlDB (Vert.x) would pick the single-array JSON writer here. An explicit
+            # "Accept: application/json" still gets the JSON array.
+            return render.WRITERS[render.DELIMITED]
+        for media in accept:
             if media in (render.DELIMITED, "*/*", "application/*"):
                 return render.WRITERS[render.DELIMITED]
             if media in render.WRITERS:
@@ -663,6 +694,9 @@ class KsqlServer:
         if self.state != "READY":
             return web.json_response(HttpError(50302, "Server initializing").body(),
                                      status=503)
+        if self.config.queries_file:  # [headless]
+            return web.json_response(HttpError(40300, self._headless_message()).body(),
+                                     status=403)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         t0 = time.perf_counter()
