@@ -1,11 +1,10 @@
-"""Command line (stage: entry point): ``ksqlpy`` opens a SQL prompt on an embedded engine;
-``ksqlpy conformance PATH...`` runs ksqlDB's query-validation tests against the engine."""
+"""Command line (stage: entry point): ``ksqlpy`` opens the shell (``ksqlpy.cli``, on an embedded
+engine or ``--server URL``); ``ksqlpy server ...`` runs the REST server; ``ksqlpy apply`` /
+``ksqlpy migrations`` are the migrations tool; ``ksqlpy conformance PATH...`` runs ksqlDB's
+query-validation tests against the engine."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
 import sys
 
 
@@ -19,15 +18,10 @@ def main(argv: list[str] | None = None) -> int:
         from ksqlpy.conformance.cli import main as conformance_main
 
         return conformance_main(argv[1:]) or 0
-    parser = argparse.ArgumentParser(prog="ksqlpy", description=__doc__)
-    parser.add_argument("--data-dir", help="data directory (default $KSQLPY_DATA_DIR or "
-                                           "./ksqlpy-data)")
-    parser.add_argument("-e", "--execute", help="run these statements and exit")
-    parser.add_argument("-f", "--file", help="run the statements in this file and exit")
-    args = parser.parse_args(argv)
-    from ksqlpy.cli_prompt import run_prompt
+    # [cli] everything else — the shell, -e/-f, apply, migrations — is ksqlpy.cli (cli/)
+    from ksqlpy.cli import main as cli_main
 
-    return asyncio.run(run_prompt(args))
+    return cli_main(argv) or 0
 
 
 if __name__ == "__main__":

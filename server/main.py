@@ -6,7 +6,9 @@ lines), ``KSQLPY_*`` environment variables (``KSQLPY_KSQL_SERVICE_ID`` → ``ksq
 ``listeners`` (``http://0.0.0.0:8088``), ``ksql.max.push.queries``, ``ssl.certificate.location``,
 ``ssl.key.location``, ``authentication.basic.file``, ``authentication.skip.paths``,
 ``authentication.realm``, ``ksql.properties.overrides.denylist``, ``ksqlpy.max.request.bytes``,
-``ksqlpy.log`` (embedded|memory); every other key goes to the engine as a property.
+``ksqlpy.log`` (embedded|memory|kafka); every other key goes to the engine as a property
+(``bootstrap.servers`` and Kafka client settings included: ``--bootstrap-servers`` selects
+the Kafka log backend).
 SIGTERM/SIGINT stop the server gracefully (queries closed, engine closed).
 """
 
@@ -27,7 +29,8 @@ __all__ = ["main", "build_config", "read_properties"]
 SERVER_KEYS = {"listeners", "ksql.max.push.queries", "ssl.certificate.location",
                "ssl.key.location", "authentication.basic.file", "authentication.skip.paths",
                "authentication.realm", "ksql.properties.overrides.denylist",
-               "ksqlpy.max.request.bytes", "ksqlpy.log", "data.dir"}
+               "ksqlpy.max.request.bytes", "ksqlpy.log", "data.dir",
+               "ksql.queries.file"}  # [headless]
 
 
 def read_properties(path: str) -> dict[str, str]:
@@ -63,10 +66,16 @@ def build_config(argv: list[str]) -> ServerConfig:
                                       "./ksqlpy-data)")
     p.add_argument("--config", help="java-properties file of server and ksql settings")
     p.add_argument("--memory", action="store_true", help="keep everything in memory")
+    # [kafka hook] the Kafka log backend (ksqlpy.log.kafka); client settings from --config
+    p.add_argument("--bootstrap-servers", help="Kafka brokers host:port[,…]: use the Kafka "
+                                               "log backend instead of the embedded log")
     p.add_argument("--ssl-cert", help="PEM certificate (enables TLS; HTTP/2 via ALPN)")
     p.add_argument("--ssl-key", help="PEM private key")
     p.add_argument("--auth-file", help="HTTP Basic users: lines user:bcrypt-hash")
     p.add_argument("--max-push-queries", type=int)
+    p.add_argument("--queries-file", help="headless mode: run only the statements of this "
+                                          "file (ksql.queries.file); the REST API refuses "
+                                          "statements")  # [headless]
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     settings: dict[str, str] = {}
@@ -96,6 +105,7 @@ def build_config(argv: list[str]) -> ServerConfig:
         cfg.max_body_bytes = int(settings["ksqlpy.max.request.bytes"])
     cfg.log = settings.get("ksqlpy.log", cfg.log)
     cfg.properties = {k: v for k, v in settings.items() if k not in SERVER_KEYS}
+    cfg.queries_file = args.queries_file or settings.get("ksql.queries.file")  # [headless]
     if args.host:
         cfg.host = args.host
     if args.port is not None:
@@ -104,6 +114,11 @@ def build_config(argv: list[str]) -> ServerConfig:
         cfg.data_dir = args.data_dir
     if args.memory:
         cfg.log = "memory"
+    if args.bootstrap_servers:  # [kafka hook]
+        cfg.properties["bootstrap.servers"] = args.bootstrap_servers
+        cfg.log = "kafka"
+    elif cfg.log == "kafka" and not cfg.properties.get("bootstrap.servers"):
+        p.error("ksqlpy.log=kafka needs --bootstrap-servers or bootstrap.servers")
     if args.ssl_cert:
         cfg.ssl_cert = args.ssl_cert
     if args.ssl_key:
@@ -122,6 +137,17 @@ def build_config(argv: list[str]) -> ServerConfig:
 async def serve(cfg: ServerConfig) -> int:
     server = KsqlServer(cfg)
     await server.start()
+    if cfg.queries_file:  # [headless] ksqlDB's welcome line, once the file has run
+        await server.wait_ready()
+        if server.failed.is_set():
+            print(f"Failed to start KSQL Server with query file: {cfg.queries_file}: "
+                  f"{server.startup_error or 'see the log'}", file=sys.stderr, flush=True)
+            await server.stop()
+            return 1
+        from ksqlpy.server.app import VERSION
+
+        print(f"Server {VERSION} started with query file {cfg.queries_file}. Interactive "
+              "mode is disabled.", flush=True)
     print(f"ksqlpy server listening on {'https' if cfg.ssl_cert else 'http'}://"
           f"{cfg.host}:{server.port}", flush=True)
     stop = asyncio.Event()
