@@ -46,6 +46,13 @@ class AggregateFunction:
     def result(self, acc):
         return acc
 
+    #: Arrow hash-aggregate functions whose per-batch, per-group results ``merge_partial``
+    #: folds into an accumulator (the vectorized path); None when only add() is exact.
+    partials: tuple[str, ...] | None = None
+
+    def merge_partial(self, acc, values: tuple):
+        raise NotImplementedError
+
 
 @dataclass
 class ResolveContext:

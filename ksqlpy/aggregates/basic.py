@@ -32,6 +32,10 @@ class Count(AggregateFunction):
 
     def __init__(self, count_nulls: bool):
         self.count_nulls = count_nulls
+        self.partials = ("count_all",) if count_nulls else ("count",)
+
+    def merge_partial(self, acc, values):
+        return acc + values[0]
 
     def init(self):
         return 0
@@ -69,6 +73,10 @@ class Sum(AggregateFunction):
             self.zero = Decimal(0).quantize(self.quantum)
         else:
             self.zero = 0.0 if t.base == "DOUBLE" else 0
+            self.partials = ("sum",)  # int sums wrap mod 2^n, so summing a batch first is exact
+
+    def merge_partial(self, acc, values):
+        return acc if values[0] is None else self.wrap(acc + values[0])
 
     def init(self):
         return self.zero
@@ -167,6 +175,13 @@ class Avg(AggregateFunction):
         self.wrap = _wrapper(base)
         self.zero = 0.0 if base == "DOUBLE" else 0
         self.intermediate_type = struct_type([("SUM", _BY_BASE[base]), ("COUNT", BIGINT)])
+        self.partials = ("sum", "count")
+
+    def merge_partial(self, acc, values):
+        total, count = values
+        if not count:
+            return acc
+        return (self.wrap(acc[0] + self.wrap(total)), acc[1] + count)
 
     def init(self):
         return (self.zero, 0)
@@ -217,6 +232,10 @@ class MinMax(AggregateFunction):
     def __init__(self, t: SqlType, is_max: bool):
         self.type = self.intermediate_type = t
         self.is_max = is_max
+        self.partials = ("max",) if is_max else ("min",)
+
+    def merge_partial(self, acc, values):
+        return self._pick(acc, values[0])
 
     def init(self):
         return None

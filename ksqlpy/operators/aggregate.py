@@ -13,11 +13,14 @@ per batch, like ksqlDB's record cache. Aggregating a table retracts the key's pr
 
 from __future__ import annotations
 
+import bisect
 import pickle
 from dataclasses import dataclass
 from typing import Iterable
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ksqlpy.aggregates import AggregateFunction
 from ksqlpy.expr import Compiled
@@ -81,6 +84,9 @@ class Aggregate(Operator):
         self.stream_time = -1
         self.dirty: set = set()
         self.dirty_table: set = set()
+        self.ends: list[int] = []           # sorted ends of open time windows
+        self.by_end: dict[int, set] = {}    # window end -> state keys
+        self.vectorized: bool | None = None
         out = [pa.field(ROWTIME, pa.int64())]
         out += [pa.field(n, f.type.to_arrow()) for n, f in zip(key_names, key_fns)]
         if window is not None:
@@ -90,10 +96,22 @@ class Aggregate(Operator):
         self.output_schema = pa.schema(out)
 
     # -- processing -------------------------------------------------------------------------
+    def _vectorizable(self) -> bool:
+        """One update per key per batch (the record cache), a stream, tumbling or no window,
+        primitive keys, and functions whose batch partials merge exactly."""
+        return (not self.emit_per_record and self.table_key is None
+                and (self.window is None or self.window.kind == "TUMBLING")
+                and all(not pa.types.is_nested(f.type.to_arrow()) for f in self.key_fns)
+                and all(c.fn.partials and len(c.args) <= 1 for c in self.calls))
+
     def process(self, batch: pa.RecordBatch) -> Iterable[pa.RecordBatch]:
         n = batch.num_rows
         if n == 0:
             return ()
+        if self.vectorized is None:
+            self.vectorized = self._vectorizable()
+        if self.vectorized:
+            return self._process_vectorized(batch)
         keys = [fn(batch).to_pylist() for fn in self.key_fns]
         args = [[a(batch).to_pylist() for a in c.args] for c in self.calls]
         ts = batch.column(ROWTIME).to_pylist()
@@ -137,6 +155,90 @@ class Aggregate(Operator):
         self._evicted = {}
         return out
 
+    def _process_vectorized(self, batch: pa.RecordBatch) -> Iterable[pa.RecordBatch]:
+        """Pre-aggregate the batch with Arrow's hash aggregation, then merge one partial per
+        group into the state: Python work per group, not per record."""
+        n = batch.num_rows
+        cols: dict[str, pa.Array] = {}
+        keep = batch.column(OP_COL) if batch.schema.get_field_index(OP_COL) >= 0 else None
+        for j, fn in enumerate(self.key_fns):
+            arr = fn(batch)
+            cols[f"k{j}"] = arr
+            valid = pc.is_valid(arr)
+            if valid.false_count:
+                self._report_null_key(-1)
+            keep = valid if keep is None else pc.and_(keep, valid)
+        ts = batch.column(ROWTIME)
+        cols["ts"] = ts
+        if self.window is not None:
+            size = self.window.size
+            ts_np = ts.to_numpy(zero_copy_only=False)
+            start = ts_np - ts_np % size
+            # stream time as it was when each record arrived: late records are dropped
+            running = np.maximum.accumulate(np.maximum(ts_np, self.stream_time))
+            on_time = pa.array(start + size + self.window.grace_ms > running)
+            self.stream_time = int(running[-1]) if n else self.stream_time
+            cols["ws"] = pa.array(start, pa.int64())
+            keep = on_time if keep is None else pc.and_(keep, on_time)
+        aggs = [("ts", "max")]
+        for j, c in enumerate(self.calls):
+            if c.args:
+                cols[f"a{j}"] = c.args[0](batch)
+            for f in c.fn.partials:
+                aggs.append(([], "count_all") if f == "count_all" else (f"a{j}", f))
+        table = pa.table(cols)
+        if keep is not None and (keep.null_count or keep.false_count):
+            table = table.filter(pc.fill_null(keep, False))
+        group_cols = [f"k{j}" for j in range(len(self.key_fns))] + \
+            (["ws"] if self.window is not None else [])
+        grouped = table.group_by(group_cols, use_threads=False).aggregate(aggs)
+        # the output holds the aggregates (in order) and the group keys, whichever comes first
+        agg_idx = [i for i, name in enumerate(grouped.column_names) if name not in group_cols]
+        results = [grouped.column(i).to_pylist() for i in agg_idx]
+        keys = [grouped.column(g).to_pylist() for g in group_cols]
+        nk = len(self.key_fns)
+        emitted = []
+        calls = self.calls
+        state = self.state
+        for g in range(grouped.num_rows):
+            key = tuple(k[g] for k in keys[:nk])
+            if self.window is not None:
+                start = keys[nk][g]
+                skey = (key, start, start + self.window.size)
+            else:
+                skey = key
+            entry = state.get(skey)
+            if entry is None:
+                entry = [[c.fn.init() for c in calls], results[0][g]]
+                state[skey] = entry
+                if self.window is not None:
+                    self._index_window(skey)
+            accs = entry[0]
+            r = 1
+            for j, c in enumerate(calls):
+                width = len(c.fn.partials)
+                accs[j] = c.fn.merge_partial(accs[j], tuple(results[r + x][g]
+                                                             for x in range(width)))
+                r += width
+            entry[1] = max(entry[1], results[0][g])
+            self.dirty.add(skey)
+            emitted.append((skey, entry[1], True, None))
+        if self.window is not None:
+            closed = self._close_windows()
+            if self.emit_final:
+                emitted = closed
+        out = (self._rows(emitted),) if emitted else ()
+        self._evicted = {}
+        return out
+
+    def _index_window(self, skey) -> None:
+        end = skey[2]
+        keys = self.by_end.get(end)
+        if keys is None:
+            self.by_end[end] = keys = set()
+            bisect.insort(self.ends, end)
+        keys.add(skey)
+
     def _report_null_key(self, i: int) -> None:
         ctx = getattr(self, "ctx", None)
         if ctx is not None:
@@ -149,6 +251,8 @@ class Aggregate(Operator):
         if entry is None:
             entry = [[c.fn.init() for c in self.calls], ts]
             self.state[skey] = entry
+            if window is not None:
+                self._index_window(skey)
         accs = entry[0]
         for j, c in enumerate(self.calls):
             accs[j] = c.fn.add(accs[j], row_args[j]) if add else c.fn.undo(accs[j], row_args[j])
@@ -170,7 +274,7 @@ class Aggregate(Operator):
         for start, end in self.window.windows_for(ts):
             if end + grace <= self.stream_time:
                 continue  # the window has closed: a late record is dropped
-            self._update((key, start, end), row_args, ts, emitted, add=True)
+            self._update((key, start, end), row_args, ts, emitted, add=True, window=True)
 
     def _session(self, key, row_args, ts, emitted):
         self.stream_time = max(self.stream_time, ts)
@@ -227,7 +331,13 @@ class Aggregate(Operator):
         """Windows whose end + grace has passed can never change again: they leave the state
         (bounding it), and under EMIT FINAL this is when they are emitted, in end order."""
         grace = self.window.grace_ms
-        closed = [k for k in self.state if k[2] + grace <= self.stream_time]
+        if self.window.kind == "SESSION":
+            closed = [k for k in self.state if k[2] + grace <= self.stream_time]
+        else:
+            closed = []
+            while self.ends and self.ends[0] + grace <= self.stream_time:
+                end = self.ends.pop(0)
+                closed.extend(k for k in self.by_end.pop(end) if k in self.state)
         if not closed:
             return []
         closed.sort(key=lambda k: (k[2], k[1]))
@@ -276,24 +386,23 @@ class Aggregate(Operator):
     # pickled entry, or null once the entry is gone). Replaying it in order restores the state.
 
     def changelog(self) -> list[tuple[bytes, bytes | None]]:
-        out = []
-        dumps = pickle.dumps
-        for skey in self.dirty:
-            entry = self.state.get(skey)
-            out.append((dumps(("S", skey)), None if entry is None else dumps(entry)))
-        for tkey in self.dirty_table:
-            row = self.table_rows.get(tkey)
-            out.append((dumps(("T", tkey)), None if row is None else dumps(row)))
-        if out:
-            out.append((dumps(("M", "time")), dumps(self.stream_time)))
+        """One changelog record per checkpoint holding every changed entry (None = removed):
+        a single pickle of the batch's changes is far cheaper than one per entry."""
+        if not self.dirty and not self.dirty_table:
+            return []
+        state, rows = self.state, self.table_rows
+        changes = [("S", k, state.get(k)) for k in self.dirty]
+        changes += [("T", k, rows.get(k)) for k in self.dirty_table]
+        changes.append(("M", "time", self.stream_time))
         self.dirty = set()
         self.dirty_table = set()
-        return out
+        return [(b"changes", pickle.dumps(changes, protocol=pickle.HIGHEST_PROTOCOL))]
 
     def restore_changelog(self, records: list[tuple[bytes, bytes | None]]) -> None:
-        for k, v in records:
-            kind, key = pickle.loads(k)
-            value = None if v is None else pickle.loads(v)
+        changes = []
+        for _, v in records:
+            changes.extend(pickle.loads(v))
+        for kind, key, value in changes:
             if kind == "S":
                 if value is None:
                     self.state.pop(key, None)
@@ -306,6 +415,10 @@ class Aggregate(Operator):
                     self.table_rows[key] = value
             else:
                 self.stream_time = value
+        if self.window is not None and self.window.kind != "SESSION":
+            self.ends, self.by_end = [], {}
+            for skey in self.state:
+                self._index_window(skey)
         if self.window is not None and self.window.kind == "SESSION":
             self.sessions = {}
             for key, start, end in self.state:
