@@ -14,13 +14,12 @@ from sqlglot import exp
 
 from ksqlpy.catalog import Catalog, Source
 from ksqlpy.errors import AnalysisError, NotSupportedError
-from ksqlpy.expr import CompileContext, compile_expr, is_aggregate, is_table_function
+from ksqlpy.expr import CompileContext, compile_expr, is_table_function
 from ksqlpy.operators.base import Operator
 from ksqlpy.operators.stateless import Filter, Select, SelectKey
 from ksqlpy.parse import name_of
 from ksqlpy.plan.scope import RowScope, ScopeColumn
-from ksqlpy.schema import (KEY, PSEUDO_COLUMNS, ROWTIME, VALUE, WINDOW_BOUNDS, Column,
-                           LogicalSchema)
+from ksqlpy.schema import KEY, PSEUDO_COLUMNS, VALUE, WINDOW_BOUNDS, Column, LogicalSchema
 from ksqlpy.types import BOOLEAN
 
 RESERVED = set(PSEUDO_COLUMNS) | set(WINDOW_BOUNDS)
@@ -338,21 +337,28 @@ def _plan_partition_by(partition, scope: RowScope, ctx: CompileContext):
     return (scope.with_columns(cols), [n for n, _ in new_keys], exprs, SelectKey(new_keys))
 
 
-def _expand_items(select: exp.Select, scope: RowScope):
-    """Yield (expression, explicit alias or None) with * and src.* expanded."""
+def select_items(select: exp.Select, aliases: set[str]):
+    """Yield (expression, explicit alias or None, is_star) per SELECT item; ``*`` and
+    ``src.*`` come as is_star=True after their qualifier is checked against ``aliases``."""
     for item in select.expressions:
         alias = None
         node = item
         if isinstance(item, exp.Alias):
             alias = name_of(item.args["alias"])
             node = item.this
-        if isinstance(node, exp.Star) or (isinstance(node, exp.Column)
-                                          and isinstance(node.this, exp.Star)):
-            if isinstance(node, exp.Column) and node.table:
-                qualifier = name_of(node.args["table"])
-                if qualifier not in scope.aliases:
-                    raise AnalysisError(
-                        f"'{qualifier}' is not a valid stream/table name or alias.")
+        star = isinstance(node, exp.Star) or (isinstance(node, exp.Column)
+                                              and isinstance(node.this, exp.Star))
+        if star and isinstance(node, exp.Column) and node.table:
+            qualifier = name_of(node.args["table"])
+            if qualifier not in aliases:
+                raise AnalysisError(f"'{qualifier}' is not a valid stream/table name or alias.")
+        yield node, alias, star
+
+
+def _expand_items(select: exp.Select, scope: RowScope):
+    """Yield (expression, explicit alias or None) with * and src.* expanded."""
+    for node, alias, star in select_items(select, scope.aliases):
+        if star:
             for c in scope.order:
                 if c.namespace in (KEY, VALUE) or c.namespace.startswith("HEADER"):
                     yield exp.column(exp.to_identifier(c.name, quoted=True)), None

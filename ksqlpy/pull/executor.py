@@ -290,19 +290,11 @@ class PullExecutor:
         return mirror
 
     def _expand(self, select, scope, source):
+        from ksqlpy.plan.planner import select_items
+
         out = []
-        for item in select.expressions:
-            alias = None
-            node = item
-            if isinstance(item, exp.Alias):
-                alias = name_of(item.args["alias"])
-                node = item.this
-            if isinstance(node, exp.Star) or (isinstance(node, exp.Column)
-                                              and isinstance(node.this, exp.Star)):
-                if isinstance(node, exp.Column) and node.table:
-                    q = name_of(node.args["table"])
-                    if q not in scope.aliases:
-                        raise AnalysisError(f"'{q}' is not a valid stream/table name or alias.")
+        for node, alias, star in select_items(select, scope.aliases):
+            if star:
                 cols = [c.name for c in source.schema.key]
                 if source.window is not None:
                     cols += list(WINDOW_BOUNDS)

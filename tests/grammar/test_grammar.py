@@ -51,34 +51,7 @@ def test_round_trip(sql):
 # --------------------------------------------------------------------------------- QTT corpus
 
 
-def strip_json_comments(text: str) -> str:
-    out, i, n, in_str = [], 0, len(text), False
-    while i < n:
-        c = text[i]
-        if in_str:
-            out.append(c)
-            if c == "\\" and i + 1 < n:
-                out.append(text[i + 1])
-                i += 2
-                continue
-            if c == '"':
-                in_str = False
-            i += 1
-            continue
-        if c == '"':
-            in_str = True
-            out.append(c)
-            i += 1
-        elif text.startswith("//", i):
-            j = text.find("\n", i)
-            i = n if j < 0 else j
-        elif text.startswith("/*", i):
-            j = text.find("*/", i)
-            i = n if j < 0 else j + 2
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
+from ksqlpy.conformance.qtt import strip_comments as strip_json_comments  # noqa: E402
 
 
 def _qtt_cases():

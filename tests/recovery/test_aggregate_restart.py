@@ -4,12 +4,7 @@ key for key — state was restored from the changelog, nothing counted twice or 
 
 import asyncio
 import json
-import os
 import random
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -17,10 +12,9 @@ import pyarrow as pa
 from ksqlpy.formats import decode_windowed_key
 from ksqlpy.log.base import records
 from ksqlpy.runtime.engine import Engine, EngineConfig
+from tests.recovery.killer import kill_repeatedly
 
 N = 30_000
-WORKER = Path(__file__).with_name("engine_worker.py")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _inputs():
@@ -69,21 +63,7 @@ def test_kill9_windowed_aggregation_matches_duckdb(tmp_path):
     data_dir = str(tmp_path / "data")
     rows = _inputs()
     asyncio.run(_setup(data_dir, rows))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    rnd = random.Random(11)
-    kills = 0
-    for _ in range(5):
-        proc = subprocess.Popen([sys.executable, str(WORKER), data_dir], env=env,
-                                stdout=subprocess.PIPE, text=True)
-        assert proc.stdout.readline().strip() == "started"
-        time.sleep(rnd.uniform(0.05, 0.4))
-        if proc.poll() is None:
-            proc.kill()
-            kills += 1
-        proc.wait()
-    done = subprocess.run([sys.executable, str(WORKER), data_dir], env=env,
-                          capture_output=True, text=True, timeout=180)
-    assert "idle" in done.stdout, done.stderr
+    kills = kill_repeatedly(data_dir, seed=11)
     assert kills >= 3
     table = asyncio.run(_final_table(data_dir))
 

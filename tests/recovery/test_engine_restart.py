@@ -3,19 +3,12 @@ committed offsets and the output topic ends up with every expected record exactl
 
 import asyncio
 import json
-import os
-import random
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 from ksqlpy.log.base import records
 from ksqlpy.runtime.engine import Engine, EngineConfig
+from tests.recovery.killer import kill_repeatedly
 
 N = 20_000
-WORKER = Path(__file__).with_name("engine_worker.py")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _setup(data_dir: str) -> None:
@@ -45,21 +38,7 @@ async def _read_output(data_dir: str):
 def test_kill9_mid_query_loses_and_duplicates_nothing(tmp_path):
     data_dir = str(tmp_path / "data")
     asyncio.run(_setup(data_dir))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    rnd = random.Random(42)
-    kills = 0
-    for _ in range(5):
-        proc = subprocess.Popen([sys.executable, str(WORKER), data_dir], env=env,
-                                stdout=subprocess.PIPE, text=True)
-        assert proc.stdout.readline().strip() == "started"
-        time.sleep(rnd.uniform(0.05, 0.4))
-        if proc.poll() is None:
-            proc.kill()
-            kills += 1
-        proc.wait()
-    proc = subprocess.run([sys.executable, str(WORKER), data_dir], env=env, capture_output=True,
-                          text=True, timeout=180)
-    assert "idle" in proc.stdout, proc.stderr
+    kills = kill_repeatedly(data_dir, seed=42)
     ids, queries = asyncio.run(_read_output(data_dir))
     assert queries == ["CSAS_BIG_0"]
     expected = [i for i in range(N) if i % 20 > 10]
