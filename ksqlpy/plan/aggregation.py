@@ -218,8 +218,12 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
         check_intermediate_types([c.fn for c in calls], value_format)
     table_key = [c.name for c in source.schema.key] if source.kind == "TABLE" else None
     per_record = str(properties.get("cache.max.bytes.buffering", "10000000")) == "0"
-    agg = Aggregate(key_names, key_fns, calls, window=window, table_key=table_key,
-                    emit_per_record=per_record, emit_final=emit_final)
+    from ksqlpy.operators.aggregate_columnar import ColumnarAggregate
+
+    cls = ColumnarAggregate if ColumnarAggregate.supports(calls, key_fns, window, per_record,
+                                                          table_key) else Aggregate
+    agg = cls(key_names, key_fns, calls, window=window, table_key=table_key,
+              emit_per_record=per_record, emit_final=emit_final)
     operators.append(agg)
     step_type = "tableAggregate/v1" if source.kind == "TABLE" else (
         "streamWindowedAggregate/v1" if window else "streamAggregate/v1")
