@@ -33,6 +33,8 @@ class PullService:
         self.store = PullStore(engine.log, engine.properties,
                                run_tasks=engine.config.run_queries,
                                batch_size=engine.config.batch_size)
+        self.store.busy = lambda: any(q.state == "RUNNING" and not q.is_caught_up()
+                                      for q in engine.queries)
         self.executor = PullExecutor(self.store)
         self._plans: OrderedDict = OrderedDict()
 

@@ -171,8 +171,9 @@ class TableMirror:
         info = self.store.log.topic(self.source.topic)
         return info.partitions if info else 0
 
-    async def catch_up(self, batch_size: int = 10_000) -> int:
-        """Apply everything the changelog holds now; returns records read."""
+    async def catch_up(self, batch_size: int = 10_000, max_batches: int | None = None) -> int:
+        """Apply everything the changelog holds now (or ``max_batches`` batches of it);
+        returns records read."""
         log = self.store.log
         total = 0
         async with self.lock:
@@ -181,13 +182,16 @@ class TableMirror:
                 if pos is None:
                     pos = log.start_offset(self.source.topic, p)
                 end = log.end_offset(self.source.topic, p)
-                while pos < end:
+                budget = max_batches
+                while pos < end and (budget is None or budget > 0):
                     batch = await log.read(self.source.topic, p, pos, batch_size)
                     if batch.num_rows == 0:
                         break
                     self.apply(batch, p)
                     pos = batch.column("offset")[-1].as_py() + 1
                     total += batch.num_rows
+                    if budget is not None:
+                        budget -= 1
                 self.positions[p] = pos
         return total
 
@@ -204,6 +208,12 @@ class TableMirror:
         log = self.store.log
         while True:
             try:
+                if self.store.busy():
+                    # the queries come first: a little mirroring per tick while they work;
+                    # a pull query catches up the rest before it answers
+                    await self.catch_up(batch_size, max_batches=1)
+                    await asyncio.sleep(0.5)
+                    continue
                 await self.catch_up(batch_size)
             except asyncio.CancelledError:
                 raise
@@ -243,6 +253,9 @@ class PullStore:
         self.batch_size = batch_size
         self.con = duckdb.connect(":memory:")
         self.mirrors: dict[str, TableMirror] = {}
+        #: True while persistent queries have input waiting: background mirroring then
+        #: slows down (pull queries still catch up before they answer)
+        self.busy = lambda: False
         self._seq = 0
 
     def mirror(self, name: str) -> TableMirror | None:
