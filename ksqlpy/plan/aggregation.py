@@ -169,6 +169,8 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
         elif isinstance(g, exp.Column):
             ref = scope.column_of(g) if joined else None
             name = scope.output_name(*ref) if ref else name_of(g.this)
+        elif type(g).__name__ == "Dereference":
+            name = names.for_expr(g)  # a struct field groups under the field's name
         else:
             name = names.synthetic()
         if name in key_names:

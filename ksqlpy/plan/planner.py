@@ -227,7 +227,12 @@ def plan_query(select: exp.Select, catalog: Catalog, properties: dict | None = N
         except AnalysisError as e:
             if "cannot be resolved" in e.message or "is not a valid" in e.message:
                 raise
-            raise AnalysisError(f"Error in WHERE expression: {e.message}") from None
+            # ksqlDB reports code-generation failures as "Invalid Predicate" and type-checker
+            # failures as "Error in WHERE expression"
+            prefix = "Invalid Predicate" if e.message.startswith(
+                ("operator does not exist", "invalid input syntax")) \
+                else "Error in WHERE expression"
+            raise AnalysisError(f"{prefix}: {e.message}") from None
         if compiled.type != BOOLEAN:
             raise AnalysisError(
                 f"Type error in WHERE expression: Should evaluate to boolean but is "
@@ -318,7 +323,8 @@ def _plan_partition_by(partition, scope: RowScope, ctx: CompileContext):
     moved = set()
     for e in exprs:
         compiled = compile_expr(e, scope, ctx)
-        name = names.for_expr(e) if isinstance(e, exp.Column) else names.synthetic()
+        name = names.for_expr(e) if isinstance(e, exp.Column) or \
+            type(e).__name__ == "Dereference" else names.synthetic()
         if isinstance(e, exp.Column):
             moved.add(name)
         new_keys.append((name, compiled))

@@ -105,7 +105,13 @@ def _format_infos(props, session, *, inherit: Source | None = None,
     sr_key, sr_value = sr_properties(props, key_name, value_name)
     key = FormatInfo(key_name, {**key_props, **sr_key})
     value = FormatInfo(value_name, {**value_props, **sr_value}, wrap)
-    validate_format(key, list(key_columns), True)
+    try:
+        validate_format(key, list(key_columns), True)
+    except AnalysisError as e:
+        cols = ", ".join(c.sql() for c in key_columns)
+        raise AnalysisError(
+            f"Key format does not support schema.\nformat: {key.name}\nschema: "
+            f"Persistence{{columns=[{cols}], features=[]}}\nreason: {e.message}") from None
     validate_format(value, list(value_columns), False)
     return key, value
 
