@@ -87,6 +87,7 @@ class Aggregate(Operator):
         self.ends: list[int] = []           # sorted ends of open time windows
         self.by_end: dict[int, set] = {}    # window end -> state keys
         self.vectorized: bool | None = None
+        self._evicted: dict = {}
         out = [pa.field(ROWTIME, pa.int64())]
         out += [pa.field(n, f.type.to_arrow()) for n, f in zip(key_names, key_fns)]
         if window is not None:
@@ -142,10 +143,12 @@ class Aggregate(Operator):
                 self._session(row_key, row_args, ts[i], emitted)
             else:
                 self._windowed(row_key, row_args, ts[i], emitted)
+            if self.emit_final:  # windows close as stream time passes them, record by record
+                emitted.extend(self._close_windows())
         if self.window is not None:
             closed = self._close_windows()
             if self.emit_final:
-                emitted = closed
+                emitted.extend(closed)
         if not self.emit_per_record and not self.emit_final:
             last: dict = {}
             for row in emitted:
@@ -341,8 +344,14 @@ class Aggregate(Operator):
         if not closed:
             return []
         closed.sort(key=lambda k: (k[2], k[1]))
-        out = [(k, self.state[k][1], True, None) for k in closed] if self.emit_final else []
-        self._evicted = {k: self.state[k] for k in closed}
+        out = []
+        if self.emit_final:
+            # a window older than the store's retention (size + grace unless given) is gone
+            # from Kafka Streams' store before it could be emitted: it is dropped unemitted
+            retention = self.window.retention or (self.window.size + grace)
+            out = [(k, self.state[k][1], True, None) for k in closed
+                   if self.window.kind == "SESSION" or k[1] >= self.stream_time - retention]
+        self._evicted.update({k: self.state[k] for k in closed})
         for k in closed:
             del self.state[k]
             self.dirty.add(k)

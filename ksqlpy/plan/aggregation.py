@@ -117,13 +117,29 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
     spec = select.args.get("window")
     if spec is not None and source.kind == "TABLE":
         raise AnalysisError("WINDOW clause requires a stream source.")
+    aggregates = [fn.name.upper() for item in select.expressions
+                  for fn in item.find_all(exp.Anonymous) if is_aggregate(fn.name)]
+    if having_expr is not None:
+        aggregates += [fn.name.upper() for fn in having_expr.find_all(exp.Anonymous)
+                       if is_aggregate(fn.name)]
+    from ksqlpy.expr import function_names
+
+    known = {f["name"] for f in function_names()}
+    unknown = any(fn.name.upper() not in known for item in select.expressions
+                  for fn in item.find_all(exp.Anonymous))
+    if group_exprs and not aggregates and not unknown:  # (unknown names fail when compiled)
+        raise AnalysisError(
+            "GROUP BY requires aggregate functions in either the SELECT or HAVING clause.")
     if not group_exprs:
-        for item in select.expressions:
-            for fn in item.find_all(exp.Anonymous):
-                if is_aggregate(fn.name):
-                    raise AnalysisError(
-                        f"Use of aggregate function {fn.name.upper()} requires a GROUP BY "
-                        f"clause.")
+        non_aggregate = [_format(item.this if isinstance(item, exp.Alias) else item)
+                         for item in select.expressions
+                         if not any(is_aggregate(f.name) for f in item.find_all(exp.Anonymous))]
+        if non_aggregate:
+            raise AnalysisError("Non-aggregate SELECT expression(s) not part of GROUP BY: "
+                                + ", ".join(non_aggregate))
+        if aggregates:
+            raise AnalysisError(f"Use of aggregate function {aggregates[0]} requires a GROUP "
+                                f"BY clause.")
         raise AnalysisError("WINDOW clause requires a GROUP BY clause.")
     if select.args.get("partition_by") is not None:
         raise AnalysisError("PARTITION BY is not supported with GROUP BY.")
@@ -144,6 +160,11 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
     emit_final = emit is not None and str(emit.this).upper() == "FINAL"
     if emit_final and window is None:
         raise AnalysisError("EMIT FINAL is only supported for windowed aggregations.")
+    if emit_final and window.grace is None:
+        # suppression until window close uses no grace unless one is given
+        from dataclasses import replace
+
+        window = replace(window, grace=0)
 
     # -- grouping keys --------------------------------------------------------------------
     scope.clause = "GROUP BY"
