@@ -11,6 +11,8 @@ import pyarrow as pa
 HEADERS_COL = "__headers"
 #: true for a row, false for a delete (table) or a null value (stream)
 OP_COL = "__op"
+#: true where the source record's key was null (kept through projections, reset by re-keying)
+NULL_KEY_COL = "__null_key"
 
 
 @dataclass

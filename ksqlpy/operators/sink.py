@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from ksqlpy.catalog import Source
 from ksqlpy.formats import get_format
 from ksqlpy.log.base import HEADER_TYPE, PRODUCE_SCHEMA
-from ksqlpy.operators.base import HEADERS_COL, OP_COL, OperatorContext
+from ksqlpy.operators.base import HEADERS_COL, NULL_KEY_COL, OP_COL, OperatorContext
 from ksqlpy.schema import ROWTIME, WINDOWEND, WINDOWSTART
 
 
@@ -36,13 +36,13 @@ class SinkEncoder:
                                           self.key_columns)
             key_data = keys.data
             errors.update(keys.errors)
-            if len(self.key_columns) > 1:  # a key whose columns are all null is a null key
-                all_null = None
-                for c in self.key_columns:
-                    m = pc.is_null(batch.column(c.name))
-                    all_null = m if all_null is None else pc.and_(all_null, m)
-                if all_null.true_count:
-                    key_data = pc.if_else(all_null, pa.nulls(n, pa.binary()), key_data)
+            kidx = batch.schema.get_field_index(NULL_KEY_COL)
+            if kidx >= 0 and len(self.key_columns) > 1:
+                # a record that arrived with a null key keeps it (a key computed by PARTITION
+                # BY or GROUP BY is written even when all its columns are null)
+                null_key = pc.fill_null(batch.column(kidx), False)
+                if null_key.true_count:
+                    key_data = pc.if_else(null_key, pa.nulls(n, pa.binary()), key_data)
         else:
             key_data = pa.nulls(n, pa.binary())
         if sink.window is not None:

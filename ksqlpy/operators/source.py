@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from ksqlpy.catalog import Source
 from ksqlpy.formats import get_format
-from ksqlpy.operators.base import HEADERS_COL, OP_COL, OperatorContext
+from ksqlpy.operators.base import HEADERS_COL, NULL_KEY_COL, OP_COL, OperatorContext
 from ksqlpy.schema import HEADER, ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART
 
 
@@ -74,6 +74,8 @@ class SourceDecoder:
             arrays[col.name] = _header_column(headers, col) if col.namespace == HEADER \
                 else _sql_headers(headers)
         arrays[HEADERS_COL] = headers
+        if len(self.key_columns) > 1:
+            arrays[NULL_KEY_COL] = pc.is_null(records.column("key"))
 
         keep = None
         tombstones = values.null_rows

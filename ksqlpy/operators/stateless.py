@@ -10,11 +10,11 @@ import pyarrow as pa
 from ksqlpy.expr import Compiled
 import pyarrow.compute as pc
 
-from ksqlpy.operators.base import HEADERS_COL, OP_COL, Operator
+from ksqlpy.operators.base import HEADERS_COL, NULL_KEY_COL, OP_COL, Operator
 from ksqlpy.schema import ROWTIME
 
 #: Internal columns a projection carries through unchanged when present.
-PASSTHROUGH = (HEADERS_COL, OP_COL, "WINDOWSTART", "WINDOWEND")
+PASSTHROUGH = (HEADERS_COL, OP_COL, NULL_KEY_COL, "WINDOWSTART", "WINDOWEND")
 
 
 class Filter(Operator):
@@ -77,6 +77,9 @@ class SelectKey(Operator):
         if batch.num_rows == 0:
             return ()
         computed = [(name, c(batch)) for name, c in self.keys]
+        idx = batch.schema.get_field_index(NULL_KEY_COL)
+        if idx >= 0:  # the new key is computed: no longer the source's null key
+            batch = batch.remove_column(idx)
         for name, arr in computed:
             idx = batch.schema.get_field_index(name)
             if idx >= 0:
