@@ -156,6 +156,12 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
         bounds = [g for g in group_exprs if isinstance(g, exp.Column)
                   and name_of(g.this) in (WINDOWSTART, WINDOWEND) and not g.args.get("table")]
         group_exprs = [g for g in group_exprs if g not in bounds]
+    for g in group_exprs:
+        for col in g.find_all(exp.Column):
+            if name_of(col.this) in (WINDOWSTART, WINDOWEND):
+                raise AnalysisError(
+                    f"Window bounds column {name_of(col.this)} can only be used in the SELECT "
+                    f"clause of windowed aggregations")
     emit = select.args.get("emit")
     emit_final = emit is not None and str(emit.this).upper() == "FINAL"
     if emit_final and window is None:

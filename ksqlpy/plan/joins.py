@@ -198,7 +198,8 @@ def plan_joins(select: exp.Select, catalog: Catalog, ctx: CompileContext, first:
         if left_kind == "TABLE" and right_kind == "STREAM":
             raise AnalysisError(
                 f"Invalid join order: table-stream joins are not supported; only stream-table "
-                f"joins. Got {_describe(sides, left_aliases)} {kind} JOIN {alias}.")
+                f"joins. Got {_describe(sides, left_aliases)} {_JOIN_WORDS[kind]} "
+                f"{src.name}.")
         left_cols = [(c.batch_name, c.type.to_arrow()) for c in left_scope.order
                      if c.batch_name not in (ROWTIME, JOIN_KEY)]
         right_cols = [(c.batch_name, c.type.to_arrow()) for c in right_scope.order
@@ -225,19 +226,21 @@ def plan_joins(select: exp.Select, catalog: Catalog, ctx: CompileContext, first:
                     "A window definition was provided for a Stream-Table join. These joins are "
                     "not windowed. Please drop the window definition (ie. the WITHIN clause) "
                     "and try to execute your join again.")
-            if not _is_primary_key(right_col, src):
-                what = "stream-table" if left_kind == "STREAM" else "table-table"
+            if left_kind == "STREAM" and kind not in ("INNER", "LEFT"):
+                what = "full-outer" if kind == "OUTER" else "right"
                 raise AnalysisError(
-                    f"Invalid join condition: {what} joins require to join on the primary key "
-                    f"of the right input table. Got {_format(on.this)} = "
-                    f"{_format(on.expression)}.")
-            if left_kind == "STREAM":
-                if kind not in ("INNER", "LEFT"):
+                    f"Invalid join type: {what} join not supported for stream-table join. "
+                    f"Got {_describe(sides, left_aliases)} {_JOIN_WORDS[kind]} {src.name}.")
+            if not _is_primary_key(right_col, src):
+                got = f"Got {_format(on.this)} = {_format(on.expression)}."
+                if left_kind == "STREAM":
                     raise AnalysisError(
-                        f"Invalid join type: full-outer join not supported for stream-table "
-                        f"join. Only INNER and LEFT joins are supported." if kind == "OUTER" else
-                        f"Invalid join type: right join not supported for stream-table join. "
-                        f"Only INNER and LEFT joins are supported.")
+                        f"Invalid join condition: stream-table joins require to join on the "
+                        f"table's primary key. {got}")
+                raise AnalysisError(
+                    f"Invalid join condition: table-table joins require to join on the primary "
+                    f"key of the right input table. {got}")
+            if left_kind == "STREAM":
                 op = StreamTableJoin(*args)
                 result_kind = "STREAM"
             elif len(left_aliases) == 1 and not _is_primary_key(left_col, sides[0][1]):
@@ -307,8 +310,14 @@ def _check_windows(sides, left_aliases, alias, right: Source) -> None:
         raise NotSupportedError("Joins of windowed sources are not supported yet.")
 
 
+_JOIN_WORDS = {"INNER": "[INNER] JOIN", "LEFT": "LEFT [OUTER] JOIN",
+               "RIGHT": "RIGHT [OUTER] JOIN", "OUTER": "[FULL] OUTER JOIN"}
+
+
 def _describe(sides, aliases) -> str:
-    return " JOIN ".join(aliases)
+    """The left input as ksqlDB's messages name it: its source names."""
+    names = dict(sides)
+    return " JOIN ".join(names[a].name for a in aliases)
 
 
 def _is_primary_key(col: tuple[str, str] | None, src: Source) -> bool:

@@ -57,8 +57,8 @@ class QueryPlan:
 
     @property
     def sources(self) -> list[Source]:
-        return list(dict.fromkeys(r.source.name for r in self.routes) and
-                    [r.source for r in self.routes])
+        """Every source the query reads, once each, in FROM order."""
+        return list({r.source.name: r.source for r in self.routes}.values())
 
 
 def normalize(node: exp.Expression) -> exp.Expression:

@@ -245,6 +245,9 @@ async def create_source(engine, session, node, text):
     kind = node.args["kind"].upper()
     name = name_of(node.this)
     is_source = bool(node.args.get("source"))
+    if is_source and node.args.get("replace"):
+        raise AnalysisError(f"Cannot add {kind.lower()} '{name}': CREATE OR REPLACE is not "
+                            f"supported on source {kind.lower()}s.")
     existing = engine.catalog.source(name)
     if existing is not None:
         if node.args.get("exists"):
@@ -330,6 +333,10 @@ async def create_as_select(engine, session, node, text):
     properties = session.properties
     plan = plan_query(select, engine.catalog, properties, sink_name=name)
     source = plan.source
+    if any(s.kind == "TABLE" and s.window is not None for s in plan.sources):
+        from ksqlpy.errors import KsqlError
+
+        raise KsqlError("KSQL does not support persistent queries on windowed tables.")
     aggregated = "window" in plan.extra
     if kind == "TABLE" and source.kind == "STREAM" and not aggregated:
         raise AnalysisError(
