@@ -335,11 +335,16 @@ class _Runner:
         from ksqlpy.log.base import TopicExistsError
 
         wanted: dict[str, int] = {}
+        explicit = set()
         for t in self.tc.topics:
             wanted.setdefault(t["name"], int(t.get("partitions") or 1))
+            if t.get("partitions"):
+                explicit.add(t["name"])
         for s in self.tc.statements:
             for name, parts in _declared_topics(s):
-                wanted.setdefault(name, parts)
+                # a topics entry without a partition count takes the CREATE's PARTITIONS
+                if name not in explicit and (name not in wanted or _PARTITIONS.search(s)):
+                    wanted[name] = parts
         for r in self.tc.inputs:
             wanted.setdefault(r["topic"], 1)
         log = self.engine.log

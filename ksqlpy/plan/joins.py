@@ -280,6 +280,11 @@ def plan_joins(select: exp.Select, catalog: Catalog, ctx: CompileContext, first:
                         "type": left_key.type, "exprs": [SYNTHETIC_KEY]}
         else:
             cols = [c for c in (left_col, right_col) if c is not None]
+            if key_info is not None and key_info["synthetic"] is None and \
+                    left_col in key_info["aliases"]:
+                # joined on the key the previous joins produced: every column equal to it
+                # along the chain can stand for the key
+                cols = key_info["aliases"] + [c for c in cols if c not in key_info["aliases"]]
             key_info = {"aliases": cols, "synthetic": None, "type": left_key.type,
                         "exprs": [f"{al}.{n}" for al, n in cols]}
         left_aliases.append(alias)
