@@ -158,9 +158,10 @@ class Aggregate(Operator):
         self._evicted = {}
         return out
 
-    def _process_vectorized(self, batch: pa.RecordBatch) -> Iterable[pa.RecordBatch]:
-        """Pre-aggregate the batch with Arrow's hash aggregation, then merge one partial per
-        group into the state: Python work per group, not per record."""
+    def _pre_aggregate(self, batch: pa.RecordBatch):
+        """Arrow's hash aggregation of one batch: drops null values, null keys (reported)
+        and late records, and returns (grouped table, group columns, indexes of the partial
+        aggregates in it: the max timestamp first, then each call's partials in order)."""
         n = batch.num_rows
         cols: dict[str, pa.Array] = {}
         keep = batch.column(OP_COL) if batch.schema.get_field_index(OP_COL) >= 0 else None
@@ -197,6 +198,12 @@ class Aggregate(Operator):
         grouped = table.group_by(group_cols, use_threads=False).aggregate(aggs)
         # the output holds the aggregates (in order) and the group keys, whichever comes first
         agg_idx = [i for i, name in enumerate(grouped.column_names) if name not in group_cols]
+        return grouped, group_cols, agg_idx
+
+    def _process_vectorized(self, batch: pa.RecordBatch) -> Iterable[pa.RecordBatch]:
+        """Pre-aggregate the batch with Arrow's hash aggregation, then merge one partial per
+        group into the state: Python work per group, not per record."""
+        grouped, group_cols, agg_idx = self._pre_aggregate(batch)
         results = [grouped.column(i).to_pylist() for i in agg_idx]
         keys = [grouped.column(g).to_pylist() for g in group_cols]
         nk = len(self.key_fns)
@@ -363,7 +370,6 @@ class Aggregate(Operator):
     def _rows(self, emitted: list) -> pa.RecordBatch:
         windowed = self.window is not None
         cols: list[list] = [[] for _ in self.output_schema]
-        nk = len(self.key_names)
         for skey, ts, live, values in emitted:
             key, start, end = (skey[0], skey[1], skey[2]) if windowed else (skey, None, None)
             entry = self.state.get(skey) or getattr(self, "_evicted", {}).get(skey)

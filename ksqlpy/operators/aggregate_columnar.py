@@ -20,8 +20,6 @@ import pyarrow.compute as pc
 
 from ksqlpy.aggregates.basic import Avg, Count, Sum
 from ksqlpy.operators.aggregate import Aggregate
-from ksqlpy.operators.base import OP_COL
-from ksqlpy.schema import ROWTIME
 
 _INT32 = 2 ** 31
 _MIN_TS = np.iinfo(np.int64).min
@@ -106,42 +104,9 @@ class ColumnarAggregate(Aggregate):
         n = batch.num_rows
         if n == 0:
             return ()
-        cols: dict[str, pa.Array] = {}
-        keep = batch.column(OP_COL) if batch.schema.get_field_index(OP_COL) >= 0 else None
-        for j, fn in enumerate(self.key_fns):
-            arr = fn(batch)
-            cols[f"k{j}"] = arr
-            valid = pc.is_valid(arr)
-            if valid.false_count:
-                self._report_null_key(-1)
-            keep = valid if keep is None else pc.and_(keep, valid)
-        ts = batch.column(ROWTIME)
-        cols["ts"] = ts
-        if self.window is not None:
-            size = self.window.size
-            ts_np = ts.to_numpy(zero_copy_only=False)
-            start = ts_np - ts_np % size
-            running = np.maximum.accumulate(np.maximum(ts_np, self.stream_time))
-            on_time = pa.array(start + size + self.window.grace_ms > running)
-            self.stream_time = int(running[-1])
-            cols["ws"] = pa.array(start, pa.int64())
-            keep = on_time if keep is None else pc.and_(keep, on_time)
-        aggs = [("ts", "max")]
-        for j, c in enumerate(self.calls):
-            if c.args:
-                cols[f"a{j}"] = c.args[0](batch)
-            for f in c.fn.partials:
-                aggs.append(([], "count_all") if f == "count_all" else (f"a{j}", f))
-        table = pa.table(cols)
-        if keep is not None and (keep.null_count or keep.false_count):
-            table = table.filter(pc.fill_null(keep, False))
-        if table.num_rows == 0:
+        grouped, group_cols, agg_idx = self._pre_aggregate(batch)
+        if grouped.num_rows == 0:
             return self._emit_closed()
-        group_cols = [f"k{j}" for j in range(len(self.key_fns))] + \
-            (["ws"] if self.window is not None else [])
-        grouped = table.group_by(group_cols, use_threads=False).aggregate(aggs)
-        names = grouped.column_names
-        agg_idx = [i for i, name in enumerate(names) if name not in group_cols]
         partials = [grouped.column(i).fill_null(0).to_numpy(zero_copy_only=False)
                     for i in agg_idx]
         key_lists = [grouped.column(g).to_pylist() for g in group_cols]
