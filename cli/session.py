@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from ksqlpy.cli.client import RestClient, ServerError
-from ksqlpy.cli.render import Grid, format_value, render_entity, table
+from ksqlpy.cli.render import Grid, render_entity
 
 __all__ = ["CliSession", "ExitShell", "HELP"]
 

@@ -12,7 +12,6 @@ socket buffer is full. RST_STREAM or a lost connection cancels the stream's hand
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 from urllib.parse import parse_qsl, urlsplit
 

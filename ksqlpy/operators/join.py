@@ -17,10 +17,9 @@ import bisect
 from typing import Iterable
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ksqlpy.expr import Compiled
-from ksqlpy.operators.base import HEADERS_COL, OP_COL, Operator
+from ksqlpy.operators.base import OP_COL, Operator
 from ksqlpy.schema import ROWTIME
 
 JOIN_KEY = "__join_key"

@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from ksqlpy.aggregates import check_intermediate_types, check_table_aggregation
 from ksqlpy.aggregates import resolve as resolve_aggregate
-from ksqlpy.errors import AnalysisError, NotSupportedError
+from ksqlpy.errors import AnalysisError
 from ksqlpy.expr import CompileContext, compile_expr, is_aggregate
 from ksqlpy.operators.aggregate import Aggregate, AggregateCall
 from ksqlpy.operators.stateless import Filter, Select

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pyarrow as pa
 from sqlglot import exp
 
 from ksqlpy.catalog import Catalog, Source
@@ -21,12 +20,11 @@ from ksqlpy.errors import AnalysisError
 from ksqlpy.expr import CompileContext, compile_expr
 from ksqlpy.operators.join import (JOIN_KEY, LEFT, RIGHT, ForeignKeyJoin, JoinSide, Prefix,
                                    StreamStreamJoin, StreamTableJoin, TableTableJoin)
-from ksqlpy.operators.stateless import Filter, Select
+from ksqlpy.operators.stateless import Select
 from ksqlpy.parse import name_of
 from ksqlpy.plan.scope import RowScope, ScopeColumn
-from ksqlpy.schema import (HEADERS, KEY, PSEUDO_COLUMNS, ROWTIME, VALUE, WINDOW_BOUNDS, Column,
+from ksqlpy.schema import (KEY, PSEUDO_COLUMNS, ROWTIME, VALUE, WINDOW_BOUNDS, Column,
                            LogicalSchema)
-from ksqlpy.types import BOOLEAN
 
 SYNTHETIC_KEY = "ROWKEY"
 

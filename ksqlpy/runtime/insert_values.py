@@ -6,11 +6,9 @@ from __future__ import annotations
 import time
 
 import pyarrow as pa
-from sqlglot import exp
 
 from ksqlpy.errors import AnalysisError
 from ksqlpy.expr import CompileContext, compile_expr
-from ksqlpy.log.base import records
 from ksqlpy.operators.sink import SinkEncoder
 from ksqlpy.parse import name_of
 from ksqlpy.plan.planner import normalize
@@ -32,7 +30,6 @@ async def insert_values(engine, session, node) -> None:
     if target is None:
         raise AnalysisError(f"Cannot insert values into an unknown stream/table: {name}")
     if target.writer_query is not None or target.is_source:
-        what = "source" if target.is_source else "query"
         raise AnalysisError(
             f"Cannot insert values into read-only {target.kind.lower()}: {name}"
             if target.is_source else

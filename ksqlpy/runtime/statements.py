@@ -7,12 +7,11 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ksqlpy.catalog import Source, WindowInfo
-from ksqlpy.errors import AnalysisError, KsqlError, NotSupportedError
+from ksqlpy.errors import AnalysisError, NotSupportedError
 from ksqlpy.formats import FormatInfo, validate as validate_format
 from ksqlpy.formats import srhooks as _sr
-from ksqlpy.log.base import records
 from ksqlpy.parse import name_of, parse_with
-from ksqlpy.plan.planner import normalize, plan_query
+from ksqlpy.plan.planner import plan_query
 from ksqlpy.runtime.query import PersistentQuery
 from ksqlpy.schema import HEADER, HEADERS, KEY, VALUE, Column, LogicalSchema
 from ksqlpy.types import BYTES, STRING, SqlType, array, from_ast, struct

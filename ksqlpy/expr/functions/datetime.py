@@ -273,7 +273,6 @@ def _interval_fn(name: str, target: str, sign: int, int_types: tuple):
         def ev(bt, e):
             v = value.ev(bt, e)
             a = amount.ev(bt, e)
-            n = bt.num_rows
             a64 = np.asarray(pc.fill_null(a.cast(pa.int64()), 0).to_numpy(
                 zero_copy_only=False))
             mask = null_mask(v) | null_mask(a)
