@@ -489,8 +489,12 @@ class KsqlServer:
             err = _unexpected(e, text)
             raise HttpError(err.error_code, err.message, type_="statement_error",
                             extra={"statementText": text, "entities": []}) from None
-        pull = bool(getattr(query, "until_end", False))
-        self.open_queries[query.id] = not pull
+        # a table pull answers like ksqlDB's pull writer (KEY marks, no final message); a
+        # pull over a stream scans to the end like a push query and says "Query Completed"
+        from ksqlpy.pull import PullQueryHandle
+
+        pull = isinstance(query, PullQueryHandle)
+        self.open_queries[query.id] = not bool(getattr(query, "until_end", False))
         return query, pull
 
     async def _close_query(self, qid: str) -> bool:

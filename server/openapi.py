@@ -79,7 +79,13 @@ def spec() -> dict:
                             "schema": {"type": "string"}} for n in ("type", "entity", "action")],
             "responses": {"200": _ok("Command status", {
                 "$ref": "#/components/schemas/CommandStatus"}),
-                "404": _ok("Unknown command", _ERROR), **_ERRORS}},
+                # a path the router cannot match at all (e.g. a control character in a
+                # segment) gets the plain-text 404 of an unknown path
+                "404": {"description": "Unknown command (JSON), or an unroutable path "
+                                       "(text/plain)",
+                        "content": {"application/json": {"schema": _ERROR},
+                                    "text/plain": {"schema": {"type": "string"}}}},
+                **_ERRORS}},
         ("GET", "/is_valid_property/{property}"): {
             "parameters": [{"name": "property", "in": "path", "required": True,
                             "schema": {"type": "string"}}],

@@ -1,4 +1,7 @@
-"""``ksqlpy conformance PATH... [--json FILE] [-k SUBSTRING] [-v] [--timeout S] [--fail-under N]``
+"""``ksqlpy conformance PATH... [--rest] [--json FILE] [-k SUBSTRING] [-v] [--timeout S] [--fail-under N]``
+
+``--rest`` runs the RQTT tests against a real ksqlpy server subprocess (a fresh one per test)
+over HTTP instead of through the engine API (:func:`ksqlpy.conformance.rqtt.run_rqtt_rest_test`).
 
 Runs QTT and RQTT (rest-query-validation-tests: tests with ``responses``) files (or directories of them) and prints one ``FAIL <test>: <reason>`` line per
 failing test, then ``N passed, M failed, K skipped``. The exit code is 0 (the run is a
@@ -27,8 +30,9 @@ def _one_line(s: str, n: int = REASON_WIDTH) -> str:
 
 
 def run_paths(paths, keyword: list[str] | None = None, timeout: float = DEFAULT_TIMEOUT,
-              per_record: bool = False, on_result=None) -> list[TestResult]:
-    """Load, filter and run every test under ``paths``; ``on_result(result)`` after each."""
+              per_record: bool = False, on_result=None, rest: bool = False) -> list[TestResult]:
+    """Load, filter and run every test under ``paths``; ``on_result(result)`` after each.
+    ``rest``: RQTT tests run against a real server subprocess (REST mode)."""
     from ksqlpy.conformance import rqtt
 
     results = []
@@ -37,7 +41,8 @@ def run_paths(paths, keyword: list[str] | None = None, timeout: float = DEFAULT_
             for rtc in rqtt.load_rqtt_file(f):
                 if keyword and not all(k in rtc.name for k in keyword):
                     continue
-                r = rqtt.run_rqtt_test_sync(rtc, timeout)
+                r = (rqtt.run_rqtt_rest_test_sync(rtc, max(timeout, 60.0)) if rest
+                     else rqtt.run_rqtt_test_sync(rtc, timeout))
                 results.append(r)
                 if on_result is not None:
                     on_result(r)
@@ -70,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-record", action="store_true",
                     help="feed queries one record per batch (default: consecutive records of "
                          "one topic as one batch)")
+    ap.add_argument("--rest", action="store_true",
+                    help="run RQTT tests against a real ksqlpy server subprocess over HTTP")
     ap.add_argument("--fail-under", type=int, metavar="N",
                     help="exit 1 if fewer than N tests pass")
     args = ap.parse_args(argv)
@@ -83,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             tag = "PASS" if r.status == "pass" else "SKIP"
             print(f"{tag} {r.name} ({r.seconds * 1000:.0f} ms)", flush=True)
 
-    results = run_paths(args.paths, args.k, args.timeout, args.per_record, report)
+    results = run_paths(args.paths, args.k, args.timeout, args.per_record, report,
+                        rest=args.rest)
     line = summary(results)
     if args.json:
         c = Counter(r.status for r in results)

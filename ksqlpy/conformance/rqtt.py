@@ -459,3 +459,322 @@ def run_rqtt_test_sync(tc: RestTestCase, timeout: float = DEFAULT_TIMEOUT) -> Te
         return asyncio.run(run_rqtt_test(tc, timeout))
     except Exception as e:
         return TestResult(tc.name, "fail", f"runner error: {type(e).__name__}: {e}", tc.file)
+
+
+# -- REST mode: the same tests against a real ksqlpy server subprocess --------------------------
+#
+# Per test (correctness first): a fresh data directory and a fresh server subprocess on a free
+# loopback port (about 1 s each).
+#
+# Inputs are produced exactly (key bytes, value bytes, timestamps, headers, windowed keys) by
+# writing them into the data directory's embedded log *before* the server starts: the embedded
+# log is single-writer (the server holds its lock while running), and the server has no
+# produce route other than INSERT VALUES / /inserts-stream, which re-serialize through the
+# engine's own serdes (losing the test's exact bytes and its record timestamps). Writing them
+# first is equivalent to RestTestExecutor producing them after the statements because the server
+# runs with ``auto.offset.reset=earliest``: persistent queries and table materializations read
+# every record from the start of the topic. To serialize the inputs the runner needs each
+# topic's source schema and formats, so it first runs the admin statements on a private
+# in-memory engine (as engine mode does), then discards that engine.
+#
+# Then: the admin statements are sent joined with newlines in ONE POST /ksql request, each
+# entity of the response array becomes an {"admin": …} response; each SELECT goes to POST
+# /query with ``Accept: application/vnd.ksql.v1+json`` and its JSON array becomes a
+# {"query": […]} response. Waiting for the persistent queries (ksqlpy has no consumer-lag API):
+# after 100 ms the SELECTs are polled until their responses match or a bound
+# (``settle`` seconds) passes; the last responses are the ones judged. ``outputs`` are read back
+# after the server stopped, from its data directory, by an engine replaying its command topic.
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _ServerProc:
+    """``python -m ksqlpy.server.main`` on a free loopback port with a given data dir."""
+
+    def __init__(self, data_dir: Path, properties: dict[str, str]):
+        self.data_dir = data_dir
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = data_dir.parent / "server.properties"
+        self.config.write_text("".join(f"{k}={v}\n" for k, v in properties.items()),
+                               encoding="utf-8")
+        self.logfile = data_dir.parent / "server.log"
+        self.proc = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        import os
+        import subprocess
+        import sys
+        import urllib.request
+
+        root = Path(__file__).resolve().parents[2]
+        env = {**os.environ}
+        env.pop("KSQLPY_DATA_DIR", None)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(root), env.get("PYTHONPATH", "")) if p)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ksqlpy.server.main", "--host", "127.0.0.1",
+             "--port", str(self.port), "--data-dir", str(self.data_dir),
+             "--config", str(self.config)],
+            stdout=open(self.logfile, "ab"), stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthcheck", timeout=5) as r:
+                    if json.loads(r.read()).get("isHealthy"):
+                        return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"server did not start: {self.log_text()[-2000:]}")
+
+    def log_text(self) -> str:
+        try:
+            return self.logfile.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        import signal
+        import subprocess
+
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def post(self, path: str, body: dict, accept: str | None = None,
+             read_timeout: float = 5.0) -> tuple[int, bytes, bool]:
+        """(status, body, complete): reads until the server ends the response or
+        ``read_timeout`` passes (a push query without LIMIT never ends)."""
+        import http.client
+        import socket
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=read_timeout)
+        headers = {"Content-Type": "application/json"}
+        if accept:
+            headers["Accept"] = accept
+        try:
+            conn.request("POST", path, json.dumps(body).encode(), headers)
+            resp = conn.getresponse()
+            chunks, complete = [], True
+            deadline = time.time() + read_timeout
+            while True:
+                if time.time() > deadline:
+                    complete = False
+                    break
+                try:
+                    b = resp.read1(65536)
+                except (socket.timeout, TimeoutError):
+                    complete = False
+                    break
+                if not b:
+                    break
+                chunks.append(b)
+            return resp.status, b"".join(chunks), complete
+        finally:
+            conn.close()
+
+
+def _parse_query_body(data: bytes) -> list:
+    text = data.decode("utf-8", errors="replace").strip()
+    try:
+        v = json.loads(text, parse_float=Decimal)
+        return v if isinstance(v, list) else [v]
+    except ValueError:
+        pass
+    t = text.rstrip().rstrip(",")  # cut short (push query without LIMIT): close the array
+    try:
+        return json.loads(t + "]", parse_float=Decimal)
+    except ValueError:
+        raise _Fail(f"/query returned invalid JSON: {_trunc(text, 400)}") from None
+
+
+def _http_error(status: int, body: bytes, statement: str) -> _ErrorResponse:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = {"message": body.decode("utf-8", errors="replace")}
+    if not isinstance(doc, dict):
+        doc = {"message": str(doc)}
+    type_ = _STATEMENT_ERROR if "statementText" in doc else _ERROR
+    return _ErrorResponse(type_, str(doc.get("message", "")), status,
+                          doc.get("statementText") or statement)
+
+
+class _RestServerRunner(_RestRunner):
+    def __init__(self, tc: RestTestCase, workdir: Path, settle: float = 5.0):
+        super().__init__(tc)
+        self.workdir = workdir
+        self.settle = settle
+        self.server: _ServerProc | None = None
+
+    def _props(self) -> dict[str, str]:
+        props = dict(BASE_PROPERTIES)
+        props.update({k: _prop_str(v) for k, v in self.tc.properties.items()})
+        return props
+
+    async def _prepare(self, data_dir: Path) -> None:
+        """Create the topics and write the serialized inputs into the server's log."""
+        from ksqlpy.log.base import TopicExistsError, records
+        from ksqlpy.log.embedded import EmbeddedLog
+
+        await self._setup()  # a private in-memory engine: topics and SR schemas
+        # the topics that exist before the statements run (not the sinks they create)
+        parts = {t.name: t.partitions for t in self.engine.log.topics()
+                 if not t.name.startswith("_")}
+        encoded = []
+        try:
+            admin, _ = _split_statements(self.tc.statements)
+            if self.tc.inputs:
+                await self._admin(admin)  # to learn each input topic's source
+                runner = self._qtt_runner()
+                encoded = [runner._encode_record(rec, i) for i, rec in enumerate(self.tc.inputs)]
+        except _ErrorResponse as err:
+            raise _Fail(f"statement failed on the runner's engine while preparing inputs: "
+                        f"{err.message} [{err.statement}]") from None
+        finally:
+            await asyncio.wait_for(self.engine.close(), 5)
+            self.engine = None
+            self.responses = []
+        log = EmbeddedLog(data_dir / "log")
+        try:
+            for name, n in parts.items():
+                if log.topic(name) is not None:
+                    continue
+                try:
+                    await log.create_topic(name, int(n or 1))
+                except TopicExistsError:
+                    pass
+            for rec, (key, value, ts, headers) in zip(self.tc.inputs, encoded):
+                hs = ([{"key": k, "value": v} for k, v in headers]
+                      if rec.get("headers") is not None else None)
+                await log.append(rec["topic"], 0, records([key], [value], [ts], [hs]))
+        finally:
+            await log.close()
+
+    def _ksql(self, admin: list[str]) -> None:
+        if not admin:
+            return
+        text = "\n".join(admin)
+        status, body, _ = self.server.post("/ksql", {"ksql": text}, read_timeout=30.0)
+        if status != 200:
+            raise _http_error(status, body, admin[-1])
+        for ent in json.loads(body, parse_float=Decimal):
+            self.responses.append({"admin": ent})
+
+    def _select(self, sql: str) -> tuple[dict, bool]:
+        status, body, complete = self.server.post(
+            "/query", {"ksql": sql, "streamsProperties": {}},
+            accept="application/vnd.ksql.v1+json", read_timeout=5.0)
+        if status != 200:
+            raise _http_error(status, body, sql)
+        return {"query": _parse_query_body(body)}, complete
+
+    async def run(self) -> None:
+        tc = self.tc
+        admin, selects = _split_statements(tc.statements)
+        data_dir = self.workdir / "data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        await self._prepare(data_dir)
+        self.server = _ServerProc(data_dir, self._props())
+        await asyncio.to_thread(self.server.start)
+        try:
+            try:
+                await asyncio.to_thread(self._ksql, admin)
+                admin_responses = list(self.responses)
+                deadline = time.time() + (self.settle if tc.inputs else 0.0)
+                if tc.inputs:
+                    await asyncio.sleep(0.1)
+                while True:
+                    self.responses = list(admin_responses)
+                    all_complete = True
+                    for sql in selects:
+                        r, complete = await asyncio.to_thread(self._select, sql)
+                        self.responses.append(r)
+                        all_complete &= complete
+                    if time.time() >= deadline or not all_complete or not selects:
+                        break
+                    try:
+                        self._check_responses(admin, selects)
+                        break
+                    except _Fail:
+                        await asyncio.sleep(0.2)
+            except _ErrorResponse as err:
+                if tc.expected_error is None:
+                    raise _Fail(f"statement failed: {err.message} [{err.statement}]") from None
+                self._check_error(err)
+                return
+            if tc.expected_error is not None:
+                raise _Fail(f"expected error {tc.expected_error}, but all statements "
+                            "succeeded")
+            self._check_responses(admin, selects)
+        finally:
+            await asyncio.to_thread(self.server.stop)
+        if tc.outputs:
+            await self._verify_outputs(data_dir)
+
+    async def _verify_outputs(self, data_dir: Path) -> None:
+        from ksqlpy.runtime.engine import Engine, EngineConfig
+
+        self.engine = Engine(EngineConfig(data_dir=str(data_dir), log="embedded",
+                                          run_queries=False, properties=self._props()))
+        await self.engine.start()  # replays the server's command topic: the catalog
+        try:
+            await self._qtt_runner()._verify()
+        finally:
+            await asyncio.wait_for(self.engine.close(), 5)
+
+
+async def run_rqtt_rest_test(tc: RestTestCase, timeout: float = 60.0,
+                             settle: float = 5.0) -> TestResult:
+    """Run one RQTT test against a fresh ksqlpy server subprocess (REST mode)."""
+    import shutil
+    import tempfile
+
+    t0 = time.perf_counter()
+    if tc.skipped:
+        return TestResult(tc.name, "skip", "disabled", tc.file)
+    if tc.invalid:
+        return TestResult(tc.name, "fail", f"invalid test: {tc.invalid}", tc.file)
+    status, reason = "pass", ""
+    work = Path(tempfile.mkdtemp(prefix="ksqlpy-rqtt-"))
+    runner = _RestServerRunner(tc, work, settle)
+    try:
+        await asyncio.wait_for(runner.run(), timeout)
+    except _Fail as e:
+        status, reason = "fail", str(e)
+    except asyncio.TimeoutError:
+        status, reason = "fail", f"timed out after {timeout:g}s"
+    except Exception as e:
+        from ksqlpy.conformance import qtt
+
+        if isinstance(e, qtt._Fail):
+            status, reason = "fail", str(e)
+        else:
+            status, reason = "fail", f"runner/server error: {type(e).__name__}: {e} [{_where(e)}]"
+    finally:
+        if runner.server is not None:
+            runner.server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return TestResult(tc.name, status, _trunc(reason, 2000), tc.file, time.perf_counter() - t0)
+
+
+def run_rqtt_rest_test_sync(tc: RestTestCase, timeout: float = 60.0,
+                            settle: float = 5.0) -> TestResult:
+    try:
+        return asyncio.run(run_rqtt_rest_test(tc, timeout, settle))
+    except Exception as e:
+        return TestResult(tc.name, "fail", f"runner error: {type(e).__name__}: {e}", tc.file)

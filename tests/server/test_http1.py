@@ -129,8 +129,10 @@ def test_old_query_endpoint(server, name):
     make_stream(server, name, [(1, "a"), (2, "b")])
     status, headers, body = server.request("POST", "/query", {"ksql": f"SELECT * FROM {name};"})
     assert status == 200 and headers["content-type"] == "application/json"
-    doc = json.loads(body)  # a pull query: one JSON array, no final message
-    assert "header" in doc[0] and [r["row"]["columns"][1] for r in doc[1:]] == ["a", "b"]
+    # a pull over a stream scans to the end like a push query: rows, then "Query Completed"
+    doc = json.loads(body)
+    assert "header" in doc[0] and [r["row"]["columns"][1] for r in doc[1:-1]] == ["a", "b"]
+    assert doc[-1] == {"finalMessage": "Query Completed"}
 
     status, headers, body = server.request(
         "POST", "/query", {"ksql": f"SELECT ID, V FROM {name} EMIT CHANGES LIMIT 2;",
