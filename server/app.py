@@ -58,7 +58,7 @@ class ServerConfig:
     max_insert_line: int = 1024 * 1024
     keepalive_seconds: float = 1.0
     denylist: tuple[str, ...] = ()
-    queries_file: str | None = None            # [headless] ksqlpy.cli.headless
+    queries_file: str | None = None            # [headless] ksqlpy.server.headless
 
 
 # (method, route template, handler name, summary) — the OpenAPI spec lists the same routes
@@ -173,7 +173,7 @@ class KsqlServer:
                                               properties=dict(self.config.properties)))
             await self.engine.start()
             if self.config.queries_file:  # [headless] run the file, then refuse statements
-                from ksqlpy.cli.headless import run_queries_file
+                from ksqlpy.server.headless import run_queries_file
 
                 try:
                     await run_queries_file(self.engine, self.config.queries_file)
@@ -287,7 +287,7 @@ class KsqlServer:
                                  status, time.perf_counter() - t0)
 
     def _headless_message(self) -> str:  # [headless]
-        from ksqlpy.cli.headless import HEADLESS_MESSAGE
+        from ksqlpy.server.headless import HEADLESS_MESSAGE
 
         return HEADLESS_MESSAGE.format(file=self.config.queries_file)
 

@@ -649,6 +649,21 @@ def _int(v: Any) -> int | None:
         return None
 
 
+async def outcome(coro, timeout: float, what: str, fail_types=()) -> tuple[str, str]:
+    """Run one test's coroutine: ("pass", "") or ("fail", why). Never raises."""
+    try:
+        await asyncio.wait_for(coro, timeout)
+    except (_Fail, *fail_types) as e:
+        return "fail", str(e)
+    except asyncio.TimeoutError:
+        return "fail", f"timed out after {timeout:g}s"
+    except ImportError as e:
+        return "fail", f"engine unavailable: {e}"
+    except Exception as e:
+        return "fail", f"{what} error: {type(e).__name__}: {e} [{_where(e)}]"
+    return "pass", ""
+
+
 def _where(e: BaseException) -> str:
     tb = traceback.extract_tb(e.__traceback__)
     if not tb:
@@ -682,17 +697,7 @@ async def run_test(tc: TestCase, timeout: float = DEFAULT_TIMEOUT,
         return TestResult(tc.name, "skip", "disabled", tc.file)
     if tc.invalid:
         return TestResult(tc.name, "fail", f"invalid test: {tc.invalid}", tc.file)
-    status, reason = "pass", ""
-    try:
-        await asyncio.wait_for(_Runner(tc, per_record).run(), timeout)
-    except _Fail as e:
-        status, reason = "fail", str(e)
-    except asyncio.TimeoutError:
-        status, reason = "fail", f"timed out after {timeout:g}s"
-    except ImportError as e:
-        status, reason = "fail", f"engine unavailable: {e}"
-    except Exception as e:
-        status, reason = "fail", f"runner/engine error: {type(e).__name__}: {e} [{_where(e)}]"
+    status, reason = await outcome(_Runner(tc, per_record).run(), timeout, "runner/engine")
     return TestResult(tc.name, status, _trunc(reason, 2000), tc.file, time.perf_counter() - t0)
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from ksqlpy.conformance import serde
 from ksqlpy.conformance.qtt import (FORMAT_REPLACE_ERROR, TestCase, TestResult, _declared_topics,
-                                    _prop_str, _Runner, _trunc, _where, strip_comments)
+                                    _prop_str, _Runner, _trunc, outcome, strip_comments)
 
 __all__ = ["RestTestCase", "load_rqtt_text", "load_rqtt_file", "is_rqtt_file", "run_rqtt_test",
            "run_rqtt_test_sync", "match_response", "BASE_PROPERTIES"]
@@ -437,20 +437,7 @@ async def run_rqtt_test(tc: RestTestCase, timeout: float = DEFAULT_TIMEOUT) -> T
         return TestResult(tc.name, "skip", "disabled", tc.file)
     if tc.invalid:
         return TestResult(tc.name, "fail", f"invalid test: {tc.invalid}", tc.file)
-    status, reason = "pass", ""
-    try:
-        await asyncio.wait_for(_RestRunner(tc).run(), timeout)
-    except _Fail as e:
-        status, reason = "fail", str(e)
-    except asyncio.TimeoutError:
-        status, reason = "fail", f"timed out after {timeout:g}s"
-    except Exception as e:
-        from ksqlpy.conformance import qtt
-
-        if isinstance(e, qtt._Fail):
-            status, reason = "fail", str(e)
-        else:
-            status, reason = "fail", f"runner/engine error: {type(e).__name__}: {e} [{_where(e)}]"
+    status, reason = await outcome(_RestRunner(tc).run(), timeout, "runner/engine", (_Fail,))
     return TestResult(tc.name, status, _trunc(reason, 2000), tc.file, time.perf_counter() - t0)
 
 
@@ -749,22 +736,10 @@ async def run_rqtt_rest_test(tc: RestTestCase, timeout: float = 60.0,
         return TestResult(tc.name, "skip", "disabled", tc.file)
     if tc.invalid:
         return TestResult(tc.name, "fail", f"invalid test: {tc.invalid}", tc.file)
-    status, reason = "pass", ""
     work = Path(tempfile.mkdtemp(prefix="ksqlpy-rqtt-"))
     runner = _RestServerRunner(tc, work, settle)
     try:
-        await asyncio.wait_for(runner.run(), timeout)
-    except _Fail as e:
-        status, reason = "fail", str(e)
-    except asyncio.TimeoutError:
-        status, reason = "fail", f"timed out after {timeout:g}s"
-    except Exception as e:
-        from ksqlpy.conformance import qtt
-
-        if isinstance(e, qtt._Fail):
-            status, reason = "fail", str(e)
-        else:
-            status, reason = "fail", f"runner/server error: {type(e).__name__}: {e} [{_where(e)}]"
+        status, reason = await outcome(runner.run(), timeout, "runner/server", (_Fail,))
     finally:
         if runner.server is not None:
             runner.server.stop()
