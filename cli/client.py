@@ -172,6 +172,25 @@ class RestClient:
             body["sessionVariables"] = variables
         return self.request_json("POST", "/ksql", body) or []
 
+    def print_topic(self, sql: str, properties: dict | None = None):
+        """PRINT: yield the server's text lines as they arrive (the caller stops it)."""
+        conn, resp = self._send("POST", "/query-stream", {"sql": sql,
+                                                          "properties": properties or {}},
+                                timeout=None)
+        if resp.status >= 300:
+            raw = resp.read()
+            conn.close()
+            raise self._error(resp.status, raw)
+        stream = QueryStream(conn, resp)
+        try:
+            while True:
+                line = resp.readline()
+                if not line:
+                    return
+                yield line.decode("utf-8", "replace").rstrip("\n")
+        finally:
+            stream.close()
+
     def query_stream(self, sql: str, properties: dict | None = None,
                      variables: dict | None = None) -> QueryStream:
         """Open a push or pull query; raise ServerError when the server refuses it."""

@@ -319,7 +319,9 @@ class CliSession:
                    "warnings": []}
             self.echo(render_entity(ent, self.output, self.wrap))
             return True
-        if kind in ("Select", "PrintTopic") or (kind is None and first in ("SELECT", "PRINT")):
+        if kind == "PrintTopic" or (kind is None and first == "PRINT"):
+            return self.run_print(stmt)
+        if kind == "Select" or (kind is None and first == "SELECT"):
             return self.run_query(stmt, push=self._is_push(node, stmt))
         with self.progress("running"):
             entities = self.client.ksql(stmt, self.properties)
@@ -359,6 +361,22 @@ class CliSession:
         return bool(re.search(r"\bEMIT\s+(CHANGES|FINAL)\b", stmt, re.I))
 
     # -- queries --------------------------------------------------------------------------
+    def run_print(self, stmt: str) -> bool:
+        """PRINT topic: lines as they arrive until LIMIT, Ctrl-C or --query-timeout."""
+        deadline = (time.monotonic() + self.query_timeout / 1000
+                    if self.query_timeout else None)
+        lines = self.client.print_topic(stmt, dict(self.properties))
+        try:
+            for line in lines:
+                self.echo(line)
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            lines.close()
+        return True
+
     def run_query(self, stmt: str, push: bool) -> bool:
         props = dict(self.properties)
         with self.progress("starting query"):

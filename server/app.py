@@ -41,6 +41,13 @@ HEADLESS_ROUTES = {"/info", "/healthcheck", "/chc/ready", "/chc/live", "/metrics
                    "/status", "/status/{type}/{entity}/{action}"}
 
 
+class _Print(Exception):
+    """Raised by query parsing to hand a PRINT statement to its own writer."""
+
+    def __init__(self, node, text):
+        self.node, self.text = node, text
+
+
 @dataclass
 class ServerConfig:
     host: str = "0.0.0.0"
@@ -457,9 +464,7 @@ class KsqlServer:
                             type_="statement_error",
                             extra={"statementText": texts[0], "entities": []}) from None
         if type(node).__name__ == "PrintTopic":
-            raise HttpError(40001, "PRINT is not supported by this server yet.",
-                            type_="statement_error",
-                            extra={"statementText": text, "entities": []})
+            raise _Print(node, text)
         if not isinstance(node, exp.Select):
             raise HttpError(40001, f"Statement type `{type(node).__name__}' not supported for "
                                    "this resource", type_="statement_error",
@@ -550,7 +555,11 @@ class KsqlServer:
 
     async def _serve_query(self, req, resp, sql, props, variables, writer_cls,
                            keepalive=None, content_type=None):
-        query, pull = await self._open_query(sql, props, variables)
+        try:
+            query, pull = await self._open_query(sql, props, variables)
+        except _Print as p:
+            await self._serve_print(resp, p.node, p.text)
+            return
         try:
             writer = writer_cls(query.id, query.columns, pull)
             await resp.start(200, [("content-type", content_type or writer.content_type)])
@@ -610,6 +619,21 @@ class KsqlServer:
         await self._serve_query(req, resp, body["ksql"], props, variables,
                                 render.OldQueryWriter, keepalive=self.config.keepalive_seconds,
                                 content_type="application/json")
+
+    async def _serve_print(self, resp, node, text) -> None:
+        """PRINT: the topic's records as text lines, each its own chunk, until LIMIT or the
+        client goes away."""
+        from ksqlpy.runtime.print_topic import print_records, resolve_topic
+
+        try:
+            resolve_topic(self.engine, node)
+        except KsqlError as e:
+            raise HttpError(e.error_code, e.message, type_="statement_error",
+                            extra={"statementText": text, "entities": []}) from None
+        await resp.start(200, [("content-type", "text/plain")])
+        async for line in print_records(self.engine, node):
+            await resp.write(line.encode() + b"\n")
+        await resp.end()
 
     async def h_close_query(self, req, resp):
         body = await req.json()

@@ -96,3 +96,16 @@ def test_unreachable_server():
     r = run_cli("--server", f"http://127.0.0.1:{free_port()}", "-e", "SHOW STREAMS;",
                 timeout=90)
     assert r.returncode == 1 and "Could not reach the server" in r.stderr
+
+
+def test_print_topic(server):
+    r = run_cli("--server", server.url, "-e",
+                "CREATE STREAM EXEC_PRINT (ID INT KEY, V STRING) WITH (kafka_topic='exec_print',"
+                " value_format='JSON', partitions=1);"
+                " INSERT INTO EXEC_PRINT (ID, V) VALUES (1, 'x');"
+                " PRINT exec_print FROM BEGINNING LIMIT 1;")
+    assert r.returncode == 0, r.stderr
+    assert "Value format: JSON" in r.stdout
+    assert 'value: {"V":"x"}, partition: 0' in r.stdout
+    r = run_cli("--server", server.url, "-e", "PRINT no_such_topic LIMIT 1;")
+    assert r.returncode != 0 and "Could not find topic" in (r.stdout + r.stderr)

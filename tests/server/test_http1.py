@@ -262,3 +262,24 @@ def test_websocket_query(server, name):
     assert frames[0][1]["schema"] == {"type": "STRING", "fields": None, "memberSchema": None}
     assert [f["row"]["columns"] for f in frames[1:3]] == [[1, "a"], [2, "b"]]
     assert code == 1000
+
+
+def test_print_topic_streams_raw_records(server, name):
+    topic = name.lower()
+    status, body = server.ksql(
+        f"CREATE STREAM {name} (ID INT KEY, V STRING) WITH (kafka_topic='{topic}', "
+        f"value_format='JSON', partitions=1);"
+        f"INSERT INTO {name} (ID, V) VALUES (1, 'a');"
+        f"INSERT INTO {name} (ID, V) VALUES (2, 'b');")
+    assert status == 200, body
+    status, headers, body = server.request(
+        "POST", "/query-stream", {"sql": f"PRINT '{topic}' FROM BEGINNING LIMIT 2;"})
+    assert status == 200 and headers["content-type"].startswith("text/plain")
+    lines = body.decode().splitlines()
+    assert lines[1] == "Value format: JSON"
+    assert [ln.split(", value: ")[1] for ln in lines[2:]] == [
+        '{"V":"a"}, partition: 0', '{"V":"b"}, partition: 0']
+    assert all(ln.startswith("rowtime: ") for ln in lines[2:])
+    status, _, body = server.request("POST", "/query-stream",
+                                     {"sql": "PRINT 'no_such_topic' LIMIT 1;"})
+    assert status == 400 and b"Could not find topic 'no_such_topic'" in body
