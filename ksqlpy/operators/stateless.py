@@ -18,14 +18,18 @@ PASSTHROUGH = (HEADERS_COL, OP_COL, NULL_KEY_COL, "WINDOWSTART", "WINDOWEND")
 
 
 class Filter(Operator):
-    """WHERE. On a stream, rows that do not match (and null-value rows) are dropped. On a
-    table, a row that does not match becomes a delete of its key, as a KTable filter
-    forwards a tombstone, so downstream state forgets a row that stopped matching."""
+    """WHERE / HAVING. On a stream, rows that do not match (and null-value rows) are dropped.
+    On a table (``key_columns`` given) a KTable filter's rule applies: a row that stops
+    matching becomes a delete of its key, so downstream state forgets it, while a key that
+    never matched produces nothing."""
 
-    def __init__(self, predicate: Compiled, sql: str, table: bool = False):
+    def __init__(self, predicate: Compiled, sql: str, table: bool = False,
+                 key_columns: list[str] | None = None):
         self.predicate = predicate
         self.sql = sql
         self.table = table
+        self.key_columns = key_columns
+        self.passing: set = set()   # table keys whose current row matches
 
     def process(self, batch: pa.RecordBatch) -> Iterable[pa.RecordBatch]:
         if batch.num_rows == 0:
@@ -34,7 +38,23 @@ class Filter(Operator):
         idx = batch.schema.get_field_index(OP_COL)
         if self.table and idx >= 0:
             op = pc.and_(batch.column(idx), mask)
-            return (batch.set_column(idx, OP_COL, op),)
+            if self.key_columns is None:
+                return (batch.set_column(idx, OP_COL, op),)
+            keys = list(zip(*[batch.column(k).to_pylist() for k in self.key_columns])) \
+                if self.key_columns else [()] * batch.num_rows
+            keep = []
+            for key, live in zip(keys, op.to_pylist()):
+                key = repr(key)  # hashable whatever the key types
+                if live:
+                    self.passing.add(key)
+                    keep.append(True)
+                elif key in self.passing:
+                    self.passing.discard(key)
+                    keep.append(True)
+                else:
+                    keep.append(False)
+            out = batch.set_column(idx, OP_COL, op).filter(pa.array(keep))
+            return (out,) if out.num_rows else ()
         if idx >= 0:
             mask = pc.and_(mask, batch.column(idx))
         out = batch.filter(mask)

@@ -280,7 +280,9 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
                 f"{_non_aggregate_columns(having_expr, post, key_names)}") from None
         if pred.type != BOOLEAN:
             raise AnalysisError("HAVING expression must evaluate to BOOLEAN.")
-        operators.append(Filter(pred, _format(having_expr), table=True))
+        operators.append(Filter(pred, _format(having_expr), table=True,
+                                key_columns=key_names + ([WINDOWSTART, WINDOWEND]
+                                                         if window is not None else [])))
         steps.append({"@type": "tableFilter/v1", "filterExpression": _format(having_expr)})
 
     # -- projection -----------------------------------------------------------------------

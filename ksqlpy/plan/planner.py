@@ -126,7 +126,8 @@ def _plan_join_query(select, catalog, ctx, source, alias, sink_name) -> QueryPla
             raise AnalysisError(
                 f"Type error in WHERE expression: Should evaluate to boolean but is "
                 f"{_sql(where.this)} ({compiled.type}) instead.")
-        post.append(Filter(compiled, _sql(where.this), table=joined.kind == "TABLE"))
+        post.append(Filter(compiled, _sql(where.this), table=joined.kind == "TABLE",
+                           key_columns=["__join_key"]))
         steps.append({"@type": "streamFilter/v1", "filterExpression": _sql(where.this)})
     if _has_table_functions(select):
         raise NotSupportedError("Table functions over joins are not supported yet.")
@@ -238,7 +239,8 @@ def plan_query(select: exp.Select, catalog: Catalog, properties: dict | None = N
                 f"Type error in WHERE expression: Should evaluate to boolean but is "
                 f"{_sql(pred)} ({compiled.type}) instead.")
         text = _sql(pred)
-        operators.append(Filter(compiled, text, table=source.kind == "TABLE"))
+        operators.append(Filter(compiled, text, table=source.kind == "TABLE",
+                                key_columns=[c.name for c in source.schema.key]))
         steps.append({"@type": "streamFilter/v1", "filterExpression": text})
 
     from ksqlpy.plan.aggregation import has_aggregation, plan_aggregation
