@@ -64,6 +64,33 @@ class Filter(Operator):
         return {"filterExpression": self.sql}
 
 
+class TableFilter(Filter):
+    """A table's filter: its set of matching keys is state, so it has a changelog like
+    the aggregate stores (one record per checkpoint with the keys that changed)."""
+
+    def __init__(self, predicate: Compiled, sql: str, key_columns: list[str]):
+        super().__init__(predicate, sql, table=True, key_columns=key_columns)
+        self._before: set = set()
+
+    def changelog(self):
+        import pickle
+
+        if self.passing == self._before:
+            return []
+        change = (self.passing - self._before, self._before - self.passing)
+        self._before = set(self.passing)
+        return [(b"filter", pickle.dumps(change))]
+
+    def restore_changelog(self, records) -> None:
+        import pickle
+
+        for _, v in records:
+            added, removed = pickle.loads(v)
+            self.passing |= added
+            self.passing -= removed
+        self._before = set(self.passing)
+
+
 class Select(Operator):
     """Projects a batch to ROWTIME + the output's key and value columns."""
 

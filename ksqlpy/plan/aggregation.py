@@ -17,7 +17,7 @@ from ksqlpy.aggregates import resolve as resolve_aggregate
 from ksqlpy.errors import AnalysisError
 from ksqlpy.expr import CompileContext, compile_expr, is_aggregate
 from ksqlpy.operators.aggregate import Aggregate, AggregateCall
-from ksqlpy.operators.stateless import Filter, Select
+from ksqlpy.operators.stateless import Select, TableFilter
 from ksqlpy.operators.windows import WindowDef
 from ksqlpy.parse import name_of
 from ksqlpy.plan.scope import RowScope, ScopeColumn
@@ -280,9 +280,9 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
                 f"{_non_aggregate_columns(having_expr, post, key_names)}") from None
         if pred.type != BOOLEAN:
             raise AnalysisError("HAVING expression must evaluate to BOOLEAN.")
-        operators.append(Filter(pred, _format(having_expr), table=True,
-                                key_columns=key_names + ([WINDOWSTART, WINDOWEND]
-                                                         if window is not None else [])))
+        operators.append(TableFilter(pred, _format(having_expr),
+                                     key_names + ([WINDOWSTART, WINDOWEND]
+                                                  if window is not None else [])))
         steps.append({"@type": "tableFilter/v1", "filterExpression": _format(having_expr)})
 
     # -- projection -----------------------------------------------------------------------

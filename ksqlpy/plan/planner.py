@@ -16,7 +16,7 @@ from ksqlpy.catalog import Catalog, Source
 from ksqlpy.errors import AnalysisError, NotSupportedError
 from ksqlpy.expr import CompileContext, compile_expr, is_table_function
 from ksqlpy.operators.base import Operator
-from ksqlpy.operators.stateless import Filter, Select, SelectKey
+from ksqlpy.operators.stateless import Filter, Select, SelectKey, TableFilter
 from ksqlpy.parse import name_of
 from ksqlpy.plan.scope import RowScope, ScopeColumn
 from ksqlpy.schema import KEY, PSEUDO_COLUMNS, VALUE, WINDOW_BOUNDS, Column, LogicalSchema
@@ -126,8 +126,8 @@ def _plan_join_query(select, catalog, ctx, source, alias, sink_name) -> QueryPla
             raise AnalysisError(
                 f"Type error in WHERE expression: Should evaluate to boolean but is "
                 f"{_sql(where.this)} ({compiled.type}) instead.")
-        post.append(Filter(compiled, _sql(where.this), table=joined.kind == "TABLE",
-                           key_columns=["__join_key"]))
+        post.append(TableFilter(compiled, _sql(where.this), ["__join_key"])
+                    if joined.kind == "TABLE" else Filter(compiled, _sql(where.this)))
         steps.append({"@type": "streamFilter/v1", "filterExpression": _sql(where.this)})
     if _has_table_functions(select):
         raise NotSupportedError("Table functions over joins are not supported yet.")
@@ -239,8 +239,8 @@ def plan_query(select: exp.Select, catalog: Catalog, properties: dict | None = N
                 f"Type error in WHERE expression: Should evaluate to boolean but is "
                 f"{_sql(pred)} ({compiled.type}) instead.")
         text = _sql(pred)
-        operators.append(Filter(compiled, text, table=source.kind == "TABLE",
-                                key_columns=[c.name for c in source.schema.key]))
+        operators.append(TableFilter(compiled, text, [c.name for c in source.schema.key])
+                         if source.kind == "TABLE" else Filter(compiled, text))
         steps.append({"@type": "streamFilter/v1", "filterExpression": text})
 
     from ksqlpy.plan.aggregation import has_aggregation, plan_aggregation

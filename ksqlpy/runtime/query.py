@@ -38,6 +38,13 @@ def _open_routes(plan: QueryPlan, ctx: OperatorContext):
     return routes
 
 
+def _store_name(op) -> str:
+    """ksqlDB's name for an operator's store (the aggregate's), or the operator's kind."""
+    if type(op).__name__ == "TableFilter":
+        return "TableFilter"
+    return "Aggregate-Aggregate-Materialize"
+
+
 def route_batch(routes, topic: str, batch: pa.RecordBatch, partition: int):
     """Decode ``batch`` for every route reading ``topic`` and run it to the query output."""
     out = []
@@ -93,8 +100,7 @@ class PersistentQuery:
             for op in ops:
                 if hasattr(op, "changelog") and op not in stateful:
                     stateful.append(op)
-        self.stores = [(op, f"{group}-Aggregate-Aggregate-Materialize-changelog"
-                        + (f"-{i}" if i else "")) for i, op in enumerate(stateful)]
+        self.stores = [(op, f"{group}-{_store_name(op)}-changelog") for op in stateful]
         self._stores_ready = False
 
     @property
