@@ -329,6 +329,8 @@ async def create_as_select(engine, session, node, text):
             f"already exists")
     props = parse_with(node.args.get("properties"))
     select = node.expression
+    if select.args.get("limit") is not None:
+        raise AnalysisError(f"CREATE {kind} AS SELECT statements don't support LIMIT clause.")
     properties = session.properties
     plan = plan_query(select, engine.catalog, properties, sink_name=name)
     source = plan.source
