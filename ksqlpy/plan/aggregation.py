@@ -149,6 +149,13 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
                 raise AnalysisError(
                     f"GROUP BY does not support aggregate functions: {fn.name.upper()} is an "
                     f"aggregate function.")
+    if persistent:
+        from ksqlpy.plan.planner import RESERVED
+
+        for item in select.expressions:
+            if isinstance(item, exp.Column) and name_of(item.this) in RESERVED:
+                raise AnalysisError(f"Reserved column name in select: `{name_of(item.this)}`. "
+                                    f"Please remove or alias the column.")
     window = window_def(spec) if spec is not None else None
     if window is not None:
         # GROUP BY WINDOWSTART, WINDOWEND: ksqlDB refuses it; ksqlpy reads it as what users

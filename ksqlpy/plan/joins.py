@@ -378,9 +378,9 @@ def plan_join_projection(select: exp.Select, scope: JoinScope, key_info: dict, c
         else:
             name = names.for_expr(node) if not isinstance(node, exp.Column) else \
                 name_of(node.this)
-        if alias in RESERVED:
-            raise AnalysisError(f"`{alias}` is a reserved column name. You cannot use it as an "
-                                f"alias for a column.")
+        if alias in RESERVED:  # ksqlDB words this differently for joins
+            raise AnalysisError(f"Reserved column name in select: `{alias}`. Please remove or "
+                                f"alias the column.")
         if persistent and alias is None and name in RESERVED:
             raise AnalysisError(
                 f"Reserved column name in select: `{name}`. Please remove or alias the column.")
