@@ -66,3 +66,35 @@ def as_binary(data) -> pa.Array:
 
 def empty_decoded(n: int, columns: Sequence[Column]) -> list[pa.Array]:
     return [pa.nulls(n, c.type.to_arrow()) for c in columns]
+
+
+def arrays_from_values(columns: Sequence[Column], values: list[list], errors: dict[int, str],
+                       n: int) -> list[pa.Array]:
+    """Arrow columns from per-record Python values (the record-level decode paths). A value
+    Arrow refuses nulls just its row and is reported in ``errors``; every row in ``errors``
+    ends up with no values at all."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    bad_types = (pa.ArrowException, ValueError, TypeError, OverflowError)
+    arrays = []
+    for c, vals in zip(columns, values):
+        t = c.type.to_arrow()
+        try:
+            arrays.append(pa.array(vals, t))
+        except bad_types:
+            fixed = []
+            for i, v in enumerate(vals):
+                try:
+                    pa.array([v], t)
+                    fixed.append(v)
+                except bad_types as e:
+                    errors.setdefault(i, f"Cannot represent value of {c.name}: {e}")
+                    fixed.append(None)
+            arrays.append(pa.array(fixed, t))
+    if errors:
+        bad = np.zeros(n, dtype=bool)
+        bad[list(errors)] = True
+        mask = pa.array(bad)
+        arrays = [pc.if_else(mask, pa.nulls(n, a.type), a) for a in arrays]
+    return arrays

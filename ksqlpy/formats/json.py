@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from ksqlpy.formats.base import Decoded, Encoded, FormatInfo, as_binary
+from ksqlpy.formats.base import Decoded, Encoded, FormatInfo, arrays_from_values, as_binary
 from ksqlpy.formats.coerce import JSON_ENCODER, CoercionError, converter, record_converter
 from ksqlpy.formats.javafmt import java_double_str, java_double_str_array
 from ksqlpy.schema import Column
@@ -183,27 +183,7 @@ class JsonFormat:
                 errors[i] = f"{e.raw}, path: ${e.path}"
             except (ValueError, TypeError, OverflowError) as e:
                 errors[i] = str(e)
-        arrays = []
-        for c, vals in zip(columns, values):
-            try:
-                arrays.append(pa.array(vals, c.type.to_arrow()))
-            except (pa.ArrowException, ValueError, TypeError, OverflowError):
-                # a value Arrow refuses (should not happen after coercion): null that row
-                fixed = []
-                for i, v in enumerate(vals):
-                    try:
-                        pa.array([v], c.type.to_arrow())
-                        fixed.append(v)
-                    except (pa.ArrowException, ValueError, TypeError, OverflowError) as e:
-                        errors.setdefault(i, f"Cannot represent value of {c.name}: {e}")
-                        fixed.append(None)
-                arrays.append(pa.array(fixed, c.type.to_arrow()))
-        if errors:
-            # a failed row has no values at all
-            bad = np.zeros(n, dtype=bool)
-            bad[list(errors)] = True
-            mask = pa.array(bad)
-            arrays = [pc.if_else(mask, pa.nulls(n, a.type), a) for a in arrays]
+        arrays = arrays_from_values(columns, values, errors, n)
         return arrays, errors, pa.array(nulls, pa.bool_())
 
     # ------------------------------------------------------------------ encode

@@ -17,11 +17,10 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ksqlpy.formats.base import Decoded, Encoded, FormatInfo, as_binary
+from ksqlpy.formats.base import Decoded, Encoded, FormatInfo, arrays_from_values, as_binary
 from ksqlpy.formats.connect import (CSchema, DataError, columns_schema, from_ksql,
                                     struct_to_ksql, to_ksql)
 from ksqlpy.formats.coerce import CoercionError
@@ -224,25 +223,7 @@ class SrFormat:
             except (DataError, CoercionError, ValueError, TypeError, IndexError,
                     KeyError, AttributeError) as e:
                 errors[i] = str(e) or type(e).__name__
-        arrays = []
-        for c, vals in zip(columns, values):
-            try:
-                arrays.append(pa.array(vals, c.type.to_arrow()))
-            except (pa.ArrowException, ValueError, TypeError, OverflowError):
-                fixed = []
-                for i, v in enumerate(vals):
-                    try:
-                        pa.array([v], c.type.to_arrow())
-                        fixed.append(v)
-                    except (pa.ArrowException, ValueError, TypeError, OverflowError) as e:
-                        errors.setdefault(i, f"Cannot represent value of {c.name}: {e}")
-                        fixed.append(None)
-                arrays.append(pa.array(fixed, c.type.to_arrow()))
-        if errors:
-            bad = np.zeros(n, dtype=bool)
-            bad[list(errors)] = True
-            mask = pa.array(bad)
-            arrays = [pc.if_else(mask, pa.nulls(n, a.type), a) for a in arrays]
+        arrays = arrays_from_values(columns, values, errors, n)
         nmask = pa.array(nulls, pa.bool_())
         return Decoded(arrays, errors, nmask if any(nulls) else None)
 
