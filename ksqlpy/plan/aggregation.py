@@ -345,14 +345,10 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
     if persistent:
         missing = [_format(g) for g, k in zip(group_exprs, key_names) if k not in key_cols]
         if missing:
-            if len(missing) == 1:
-                raise AnalysisError(
-                    f"The query used to build `{sink_name}` must include the grouping "
-                    f"expression {missing[0]} in its projection (eg, SELECT {missing[0]}...).")
-            listed = ", ".join(missing[:-1]) + " and " + missing[-1]
-            raise AnalysisError(
-                f"The query used to build `{sink_name}` must include the grouping expressions "
-                f"{listed} in its projection (eg, SELECT {', '.join(missing)}...).")
+            from ksqlpy.plan.planner import missing_from_projection
+
+            raise missing_from_projection(sink_name, "grouping expression",
+                                          "grouping expressions", missing)
         if not value_cols:
             raise AnalysisError("The projection contains no value columns.")
     select_op = Select(out_items)

@@ -363,6 +363,16 @@ def select_items(select: exp.Select, aliases: set[str]):
         yield node, alias, star
 
 
+def missing_from_projection(sink: str, one: str, many: str, missing: list[str]) -> AnalysisError:
+    """ksqlDB's "must include the key column(s) … in its projection" error."""
+    if len(missing) == 1:
+        return AnalysisError(f"The query used to build `{sink}` must include the {one} "
+                             f"{missing[0]} in its projection (eg, SELECT {missing[0]}...).")
+    listed = ", ".join(missing[:-1]) + " and " + missing[-1]
+    return AnalysisError(f"The query used to build `{sink}` must include the {many} {listed} "
+                         f"in its projection (eg, SELECT {', '.join(missing)}...).")
+
+
 def _expand_items(select: exp.Select, scope: RowScope):
     """Yield (expression, explicit alias or None) with * and src.* expanded."""
     for node, alias, star in select_items(select, scope.aliases):
@@ -417,14 +427,7 @@ def _plan_projection(select, scope: RowScope, key_names: list[str], partition_ex
                 raise AnalysisError(
                     f"The query used to build `{sink_name}` must include the partitioning "
                     f"expression {shown} in its projection (eg, SELECT {shown}...).")
-            if len(missing) == 1:
-                raise AnalysisError(
-                    f"The query used to build `{sink_name}` must include the key column "
-                    f"{missing[0]} in its projection (eg, SELECT {missing[0]}...).")
-            listed = ", ".join(missing[:-1]) + " and " + missing[-1]
-            raise AnalysisError(
-                f"The query used to build `{sink_name}` must include the key columns "
-                f"{listed} in its projection (eg, SELECT {', '.join(missing)}...).")
+            raise missing_from_projection(sink_name, "key column", "key columns", missing)
         if not value_cols:
             raise AnalysisError("The projection contains no value columns.")
     ordered_keys = tuple(key_cols[k] for k in key_names if k in key_cols)
