@@ -316,6 +316,17 @@ def _exists_warning(text, existing):
 
 # -- CREATE ... AS SELECT / INSERT INTO ----------------------------------------------------
 
+async def _start_query(engine, session, text, plan, sink, query_id: str, command_id: str):
+    """Create, start and record a persistent query writing ``sink``."""
+    properties = session.properties
+    ctx = engine.operator_context(query_id, properties)
+    query = PersistentQuery(query_id, text, plan, sink, engine.log, ctx,
+                            group=f"_confluent-ksql-{engine.service_id}query_{query_id}")
+    engine.add_query(query, properties)
+    await engine.record_command(text, session.overrides)
+    return status(text, command_id, f"Created query with ID {query_id}", query_id)
+
+
 @handler("CreateAsSelect")
 async def create_as_select(engine, session, node, text):
     kind = node.args["kind"].upper()
@@ -381,13 +392,8 @@ async def create_as_select(engine, session, node, text):
     if old_query and old_query in engine.queries_by_id:
         await engine.queries_by_id.pop(old_query).stop()
     engine.catalog.add(sink, replace=existing is not None)
-    ctx = engine.operator_context(query_id, properties)
-    query = PersistentQuery(query_id, text, plan, sink, engine.log, ctx,
-                            group=f"_confluent-ksql-{engine.service_id}query_{query_id}")
-    engine.add_query(query, properties)
-    await engine.record_command(text, session.overrides)
-    return status(text, f"{kind.lower()}/`{name}`/create", f"Created query with ID {query_id}",
-                  query_id)
+    return await _start_query(engine, session, text, plan, sink, query_id,
+                              f"{kind.lower()}/`{name}`/create")
 
 
 def _int(v):
@@ -420,13 +426,8 @@ async def insert_into(engine, session, node, text):
             raise AnalysisError(f"Query ID '{query_id}' already exists.")
     else:
         query_id = engine.next_query_id("INSERTQUERY", None)
-    ctx = engine.operator_context(query_id, properties)
-    query = PersistentQuery(query_id, text, plan, target, engine.log, ctx,
-                            group=f"_confluent-ksql-{engine.service_id}query_{query_id}")
-    engine.add_query(query, properties)
-    await engine.record_command(text, session.overrides)
-    return status(text, f"stream/`{name}`/create", f"Created query with ID {query_id}",
-                  query_id)
+    return await _start_query(engine, session, text, plan, target, query_id,
+                              f"stream/`{name}`/create")
 
 
 # -- INSERT VALUES -------------------------------------------------------------------------
