@@ -125,6 +125,13 @@ def _raw(key):
     return key.value if isinstance(key, _HashKey) else key
 
 
+def _order(key):
+    """Sort key for join keys: the left rows a right-side change updates are emitted in key
+    order (ksqlDB scans its subscription store by key)."""
+    v = key.h if isinstance(key, _HashKey) else key
+    return (v is None, repr(type(v)), v if v is not None else 0)
+
+
 def _hashable(v):
     if isinstance(v, list):
         return tuple(_hashable(x) for x in v)
@@ -321,7 +328,7 @@ class TableTableJoin(_Join):
                 mine[key] = vals
                 self.times[side][key] = ts
             elif key in mine:
-                del mine[key]
+                deleted = mine.pop(key)
             else:
                 continue  # deleting a row that is not there changes nothing
             theirs = self.rows[other].get(key)
@@ -337,6 +344,10 @@ class TableTableJoin(_Join):
                 live_row = rv is not None
             else:
                 live_row = lv is not None or rv is not None
+            if not live_row and mine_now is None:
+                # a delete still carries the deleted row, as ksqlDB's changes carry the old
+                # value: a later join or projection computes its key from it
+                lv, rv = (deleted, theirs) if side == LEFT else (theirs, deleted)
             ots = self.times[other].get(key, ts) if theirs is not None else ts
             out.append((max(ts, ots), key, lv, rv, live_row))
         return (self._rows(out),) if out else ()
@@ -368,8 +379,8 @@ class ForeignKeyJoin(_Join):
                 if old is not None:
                     self.by_fk.get(old[0], set()).discard(pk)
                 if not ok:
-                    if old is not None:
-                        out.append((ts, pk, None, None, False))
+                    if old is not None:  # the delete carries the deleted row (see above)
+                        out.append((ts, pk, old[1], None, False))
                     continue
                 self.left[pk] = (fk, vals, ts)
                 if fk is not None:
@@ -377,7 +388,7 @@ class ForeignKeyJoin(_Join):
                 right = self.right.get(fk) if fk is not None else None
                 if right is None and self.kind == "INNER":
                     if old is not None:
-                        out.append((ts, pk, None, None, False))
+                        out.append((ts, pk, vals, None, False))
                     continue
                 rts = right[1] if right else ts
                 out.append((max(ts, rts), pk, vals, right[0] if right else None, True))
@@ -390,12 +401,39 @@ class ForeignKeyJoin(_Join):
                 self.right[key] = (vals, ts)
             elif self.right.pop(key, None) is None:
                 continue
-            for pk in sorted(self.by_fk.get(key, ()), key=repr):
+            for pk in sorted(self.by_fk.get(key, ()), key=_order):
                 fk, lvals, lts = self.left[pk]
                 if ok:
                     out.append((max(ts, lts), pk, lvals, vals, True))
                 elif self.kind == "INNER":
-                    out.append((ts, pk, None, None, False))
+                    out.append((ts, pk, lvals, None, False))
                 else:
                     out.append((max(ts, lts), pk, lvals, None, True))
         return (self._rows(out),) if out else ()
+
+
+class WindowedJoinKey(Operator):
+    """After joins of windowed sources: ``__join_key`` holds {K: key, S: window start[, E:
+    window end]} (rows join when key *and* window match, as Kafka Streams compares
+    ``Windowed`` keys); this splits it back into the key and the result's WINDOWSTART /
+    WINDOWEND. ``size_ms``: the result's (left source's) window size, None for sessions."""
+
+    def __init__(self, size_ms: int | None):
+        self.size_ms = size_ms
+
+    def process(self, batch: pa.RecordBatch) -> Iterable[pa.RecordBatch]:
+        if batch.num_rows == 0:
+            return ()
+        import pyarrow.compute as pc
+
+        composite = batch.column(JOIN_KEY)
+        start = pc.struct_field(composite, "S")
+        end = pc.struct_field(composite, "E") if self.size_ms is None else \
+            pc.add(start, pa.scalar(self.size_ms, pa.int64()))
+        batch = batch.set_column(batch.schema.get_field_index(JOIN_KEY), JOIN_KEY,
+                                 pc.struct_field(composite, "K"))
+        for name, arr in (("WINDOWSTART", start), ("WINDOWEND", end)):
+            idx = batch.schema.get_field_index(name)
+            batch = batch.set_column(idx, name, arr) if idx >= 0 else \
+                batch.append_column(name, arr)
+        return (batch,)

@@ -113,10 +113,11 @@ class _Names:
 
 def _plan_join_query(select, catalog, ctx, source, alias, sink_name) -> QueryPlan:
     from ksqlpy.plan.aggregation import has_aggregation, plan_aggregation
-    from ksqlpy.plan.joins import plan_join_projection, plan_joins
+    from ksqlpy.plan.joins import check_partitions, plan_join_projection, plan_joins
 
     steps: list[dict] = []
-    routes, scope, joined, key_info = plan_joins(select, catalog, ctx, source, alias, steps)
+    plan = plan_joins(select, catalog, ctx, source, alias, steps)
+    scope, joined = plan.scope, plan.joined
     post: list[Operator] = []
     where = select.args.get("where")
     if where is not None:
@@ -138,14 +139,15 @@ def _plan_join_query(select, catalog, ctx, source, alias, sink_name) -> QueryPla
                                           properties=ctx.properties, operators=post,
                                           steps=steps)
     else:
-        if select.args.get("partition_by") is not None:
-            raise NotSupportedError("PARTITION BY over a join is not supported yet.")
-        output, select_op = plan_join_projection(select, scope, key_info, ctx,
-                                                 sink_name=sink_name)
+        partition = _join_partition_by(select, plan, ctx, steps)
+        scope.clause = "SELECT"
+        output, select_op = plan_join_projection(select, plan, ctx, sink_name=sink_name,
+                                                 partition=partition)
         post.append(select_op)
         steps.append({"@type": "streamSelect/v1", "keyColumnNames": [c.name for c in output.key],
                       "selectExpressions": [f"{t} AS {n}" for n, t in select_op.describe_items]})
-    plan_routes = [Route(src, ops + post) for src, ops in routes]
+    check_partitions(plan)
+    plan_routes = [Route(src, ops + post) for src, ops in plan.routes]
     extra = {"result_kind": joined.kind}
     if window is not None or has_aggregation(select):
         extra["window"] = window
@@ -153,6 +155,21 @@ def _plan_join_query(select, catalog, ctx, source, alias, sink_name) -> QueryPla
                      emit=_emit(select), limit=_limit(select),
                      where=where.this if where is not None else None, scope=scope,
                      windowed=window is not None, extra=extra, routes=plan_routes)
+
+
+def _join_partition_by(select, plan, ctx, steps) -> list | None:
+    """PARTITION BY over a join: its expressions, qualified (``[]`` for PARTITION BY NULL,
+    None without the clause). The projection then takes its key from them."""
+    from ksqlpy.plan.joins import qualify_partition_by
+
+    partition = select.args.get("partition_by")
+    if partition is None:
+        return None
+    if plan.joined.kind == "TABLE":
+        raise AnalysisError("Tables can not be re-partitioned. Use GROUP BY instead.")
+    exprs = qualify_partition_by(list(partition.expressions), plan.scope, ctx)
+    steps.append({"@type": "streamSelectKey/v1", "keyExpression": [_sql(e) for e in exprs]})
+    return exprs
 
 
 def _has_table_functions(select: exp.Select) -> bool:
@@ -311,6 +328,18 @@ def _limit(select: exp.Select) -> int | None:
     return value
 
 
+def _compile_partition_expr(e, scope: RowScope, ctx: CompileContext):
+    """PARTITION BY applies to the input: a name the projection introduces is not there."""
+    try:
+        return compile_expr(e, scope, ctx)
+    except AnalysisError as err:
+        if not isinstance(e, exp.Column) or not err.message.endswith("cannot be resolved."):
+            raise
+        shown = ".".join(p.name for p in e.parts)
+        raise AnalysisError(f"{err.message[:-1]}. '{shown}' must be a column in the source schema "
+                            f"since PARTITION BY is applied on the input.") from None
+
+
 def _plan_partition_by(partition, scope: RowScope, ctx: CompileContext):
     exprs = list(partition.expressions)
     if len(exprs) == 1 and isinstance(exprs[0], exp.Null):
@@ -319,12 +348,14 @@ def _plan_partition_by(partition, scope: RowScope, ctx: CompileContext):
             [ScopeColumn(c.name, c.type, VALUE, c.batch_name) for c in scope.order
              if c.namespace == KEY]
         return scope.with_columns(cols), [], [], None
+    if any(isinstance(e, exp.Null) for e in exprs):
+        raise AnalysisError("Cannot PARTITION BY multiple columns including NULL")
     names = _Names({c.name for c in scope.order})
     new_keys: list[tuple[str, object]] = []
     new_cols: list[ScopeColumn] = []
     moved = set()
     for e in exprs:
-        compiled = compile_expr(e, scope, ctx)
+        compiled = _compile_partition_expr(e, scope, ctx)
         name = names.for_expr(e) if isinstance(e, exp.Column) or \
             type(e).__name__ == "Dereference" else names.synthetic()
         if isinstance(e, exp.Column):
@@ -423,7 +454,7 @@ def _plan_projection(select, scope: RowScope, key_names: list[str], partition_ex
         missing = [k for k in key_names if k not in key_cols]
         if missing:
             if partition_exprs and not isinstance(partition_exprs[0], exp.Column):
-                shown = _sql(partition_exprs[0])
+                shown = _qualified_text(partition_exprs[0], source.name)
                 raise AnalysisError(
                     f"The query used to build `{sink_name}` must include the partitioning "
                     f"expression {shown} in its projection (eg, SELECT {shown}...).")
@@ -435,6 +466,17 @@ def _plan_projection(select, scope: RowScope, key_names: list[str], partition_ex
     op = Select(compiled_items)
     op.describe_items = described
     return output, op
+
+
+def _qualified_text(node: exp.Expression, qualifier: str) -> str:
+    """An expression as ksqlDB prints it, its column references qualified by the source."""
+    from ksqlpy.expr.compiler import ksql_text
+
+    node = node.copy()
+    for col in node.find_all(exp.Column):
+        if col.args.get("table") is None and not isinstance(col.this, exp.Star):
+            col.set("table", exp.to_identifier(qualifier, quoted=True))
+    return ksql_text(node)
 
 
 def _key_reference(node, scope: RowScope, key_names: list[str], partition_exprs) -> str | None:
