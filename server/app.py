@@ -561,7 +561,11 @@ class KsqlServer:
             await self._serve_print(resp, p.node, p.text)
             return
         try:
-            writer = writer_cls(query.id, query.columns, pull)
+            try:
+                writer = writer_cls(query.id, query.columns, pull)
+            except render.ProtoSchemaError as e:
+                raise HttpError(40000, str(e), type_="statement_error",
+                                extra={"statementText": sql, "entities": []}) from None
             await resp.start(200, [("content-type", content_type or writer.content_type)])
             await resp.write(writer.header())
             await self._pump(query, writer, resp, keepalive)
@@ -600,14 +604,16 @@ class KsqlServer:
 
     async def h_query(self, req, resp):
         accept = req.accept()
-        if accept and accept[0] == render.DELIMITED:  # compatibility: the /query-stream writer
+        # compatibility: the delimited and protobuf Accepts get the /query-stream writers
+        # (HTTP/1.1 and HTTP/2), as ksqlDB routes them to its QueryStreamHandler
+        if accept and accept[0] in (render.DELIMITED, render.V1_PROTOBUF):
             body = await req.json()
             if not isinstance(body, dict) or not isinstance(body.get("ksql"), str):
                 raise HttpError(40000, "Invalid request: the \"ksql\" field must be a string")
             await self._serve_query(req, resp, body["ksql"],
                                     self._strings(body.get("streamsProperties"), "properties"),
                                     self._strings(body.get("sessionVariables"), "variables"),
-                                    render.DelimitedWriter)
+                                    render.WRITERS[accept[0]])
             return
         if req.http2:
             raise HttpError(40500, QUERY_HTTP2_MESSAGE, status=405)

@@ -20,7 +20,7 @@ _ERRORS = {
             "content": {"application/json": {"schema": _ERROR}}},
 }
 _QUERY_TYPES = ["application/vnd.ksqlapi.delimited.v1", "application/json",
-                "application/vnd.ksql.v1+json"]
+                "application/vnd.ksql.v1+json", "application/vnd.ksql.v1+protobuf"]
 
 
 def _json(schema: dict, types=("application/json",)) -> dict:
@@ -46,8 +46,11 @@ def spec() -> dict:
         ("POST", "/ksql/terminate"): {"requestBody": _body("TerminateRequest"), "responses": {
             "200": _ok("Cluster terminated", obj), **_ERRORS}},
         ("POST", "/query"): {"requestBody": _body("KsqlRequest"), "responses": {
-            "200": _ok("Chunked StreamedRow array: header, rows, final message",
-                       {"type": "array", "items": {"$ref": "#/components/schemas/StreamedRow"}}),
+            "200": _ok("Chunked StreamedRow array: header, rows, final message (Accept "
+                       "application/vnd.ksql.v1+protobuf: rows as protobufBytes; Accept "
+                       "application/vnd.ksqlapi.delimited.v1: the /query-stream form)",
+                       {"type": "array", "items": {"$ref": "#/components/schemas/StreamedRow"}},
+                       ("application/json", "application/vnd.ksql.v1+protobuf")),
             "405": _ok("Over HTTP/2 with the v1+json Accept", _ERROR), **_ERRORS}},
         ("POST", "/query-stream"): {"requestBody": _body("QueryStreamRequest"), "responses": {
             "200": _ok("Query metadata, then rows (framing chosen by Accept)",
@@ -135,14 +138,20 @@ def spec() -> dict:
         "CloseQueryRequest": {"type": "object", "required": ["queryId"],
                               "properties": {"queryId": {"type": "string"}}},
         "StreamedRow": {"type": "object", "properties": {
-            "header": {"type": "object", "properties": {"queryId": {"type": "string"},
-                                                        "schema": {"type": "string"}}},
-            "row": {"type": "object", "properties": {"columns": {"type": "array"},
-                                                     "tombstone": {"type": "boolean"}}},
+            "header": {"type": "object", "properties": {
+                "queryId": {"type": "string"}, "schema": {"type": "string"},
+                "protoSchema": {"type": "string", "description": "v1+protobuf: the .proto "
+                                "text of the rows' message (ConnectDefault1)"}}},
+            "row": {"type": "object", "properties": {
+                "columns": {"type": "array"}, "tombstone": {"type": "boolean"},
+                "protobufBytes": {"type": "string", "contentEncoding": "base64",
+                                  "description": "v1+protobuf: the row serialized as the "
+                                                 "header's message"}}},
             "errorMessage": _ERROR, "finalMessage": {"type": "string"}}},
         "QueryStream": {"description": "delimited: metadata object line then one JSON array "
                                        "per line; application/json: [metadata, rows...]; "
-                                       "v1+json: StreamedRow array",
+                                       "v1+json: StreamedRow array; v1+protobuf: "
+                                       "StreamedRow array with protoSchema/protobufBytes",
                         "type": ["object", "array", "string"]},
         "InsertAck": {"type": "object", "required": ["status", "seq"], "properties": {
             "status": {"enum": ["ok", "error"]}, "seq": {"type": "integer"},

@@ -95,6 +95,7 @@ class Engine:
             data_dir.mkdir(parents=True, exist_ok=True)
             self.log = open_log("embedded", data_dir / "log")
         await self._replay_commands()
+        await self.processing_log.start(self)  # [processing-log hook] topic + stream
 
     async def close(self) -> None:
         if self._pull is not None:  # [pull hook]
@@ -103,6 +104,7 @@ class Engine:
             await q.stop()
         for t in list(self.transient.values()):
             await t.close()
+        await self.processing_log.stop()  # [processing-log hook] flush buffered records
         if self.log is not None:
             await self.log.close()
 
