@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["HEADER_TYPE", "RECORD_SCHEMA", "PRODUCE_SCHEMA", "TopicInfo", "Log", "Transaction",
-           "records", "TopicExistsError", "UnknownTopicError"]
+           "ensure_topic", "read_to_end", "records", "TopicExistsError", "UnknownTopicError"]
 
 #: One header: Kafka header keys are strings, values are bytes (or null).
 HEADER_TYPE = pa.list_(pa.struct([pa.field("key", pa.string()), pa.field("value", pa.binary())]))
@@ -117,3 +118,38 @@ class Log(Protocol):
 
     async def close(self) -> None:
         ...
+
+
+async def ensure_topic(log: Log, name: str, partitions: int = 1,
+                       config: dict[str, str] | None = None) -> None:
+    """Create ``name`` unless it exists. Servers sharing a log race to create the same
+    internal topics; losing that race is fine."""
+    if log.topic(name) is not None:
+        return
+    try:
+        await log.create_topic(name, partitions, config=config)
+    except TopicExistsError:
+        pass
+
+
+async def read_to_end(log: Log, topic: str, partition: int, start: int | None = None,
+                      end: int | None = None, max_records: int = 50_000):
+    """Yield the partition's batches from ``start`` (default: the first retained offset) up
+    to ``end`` (default: its end as of now, asked of the broker where ends are cached)."""
+    if end is None:
+        refresh = getattr(log, "refresh_ends", None)
+        end = (await refresh(topic))[partition] if refresh is not None \
+            else log.end_offset(topic, partition)
+    offset = log.start_offset(topic, partition) if start is None else start
+    while offset < end:
+        batch = await log.read(topic, partition, offset, min(max_records, end - offset))
+        if batch.num_rows == 0:
+            # not fetched yet, or only transaction markers remain before the end
+            if await log.wait({(topic, partition): offset}, timeout=0.5):
+                continue
+            return
+        batch = batch.slice(0, pc.sum(pc.less(batch.column("offset"), end)).as_py() or 0)
+        if batch.num_rows == 0:
+            return
+        yield batch
+        offset = batch.column("offset")[-1].as_py() + 1

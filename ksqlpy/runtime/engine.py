@@ -17,7 +17,7 @@ from pathlib import Path
 from ksqlpy.parse import script as g
 from ksqlpy.catalog import Catalog, Source
 from ksqlpy.errors import AnalysisError, KsqlError, NotSupportedError
-from ksqlpy.log.base import Log, records
+from ksqlpy.log.base import Log, ensure_topic, records
 from ksqlpy.operators.base import OperatorContext
 from ksqlpy.runtime.processing_log import ProcessingLog
 from ksqlpy.runtime.query import PersistentQuery, TransientQuery
@@ -240,8 +240,7 @@ class Engine:
     async def record_command(self, text: str, properties: dict) -> None:
         if self._replaying or self.config.log == "memory":
             return
-        if self.log.topic(self.command_topic) is None:
-            await self.log.create_topic(self.command_topic, 1)
+        await ensure_topic(self.log, self.command_topic, 1)
         value = json.dumps({"statement": text, "properties": properties}).encode()
         await self.log.append(self.command_topic, 0, records([None], [value], [0]))
 
