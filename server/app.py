@@ -514,33 +514,64 @@ class KsqlServer:
 
     async def _pump(self, query, writer, resp, keepalive: float | None = None) -> None:
         """Write the query's rows as they come (all rows ready at once go in one write) until
-        it ends; a ``\\n`` keepalive after ``keepalive`` idle seconds."""
+        it ends; a ``\\n`` keepalive after ``keepalive`` idle seconds.
+
+        The queue holds RowBlocks (push queries) or single rows (pull handles). A block's
+        rendering is cached per (writer class, pull): clients of one shared push pipeline
+        (ksqlpy/runtime/push_fanout.py) have the same columns, so a row is encoded once per
+        wire format however many clients receive it."""
+        from ksqlpy.runtime.push_fanout import RowBlock
+
         q = query.queue
+        key = (type(writer), writer.pull)
+        render = writer.rows
+        # HTTP/1.1: a block's rows framed as chunks are cached too, and written as they are
+        framer = resp.chunk_framer() if hasattr(resp, "chunk_framer") else None
+        if framer is not None:
+            fkey = (key, framer)
+
+            def framed(rows):
+                return framer(render(rows))
         getter = None
         try:
             while True:
-                getter = asyncio.ensure_future(q.get())
-                while True:
-                    done, _ = await asyncio.wait({getter}, timeout=keepalive)
-                    if done:
-                        break
-                    await resp.write(b"\n")
-                row = getter.result()
-                getter = None
-                if row is None:
+                if keepalive is None:
+                    item = await q.get()
+                else:
+                    getter = asyncio.ensure_future(q.get())
+                    while True:
+                        done, _ = await asyncio.wait({getter}, timeout=keepalive)
+                        if done:
+                            break
+                        await resp.write(b"\n")
+                    item = getter.result()
+                    getter = None
+                if item is None:
                     break
-                batch = [row]
+                out: list[bytes] = []  # chunks, or framed blocks with a framer
+                rows = 0
                 ended = False
-                while len(batch) < 500:
+                while True:
+                    block = item if type(item) is RowBlock else RowBlock([item])
+                    rows += len(block)
+                    if framer is not None:
+                        out.append(block.rendered(fkey, framed))
+                    else:
+                        out.extend(block.rendered(key, render))
+                    if rows >= 500:
+                        break
                     try:
-                        r = q.get_nowait()
+                        item = q.get_nowait()
                     except asyncio.QueueEmpty:
                         break
-                    if r is None:
+                    if item is None:
                         ended = True
                         break
-                    batch.append(r)
-                await resp.write_many(writer.rows(batch))
+                # each row its own chunk / frame; all of them in one write
+                if framer is not None:
+                    await resp.write_framed(out[0] if len(out) == 1 else b"".join(out))
+                else:
+                    await resp.write_many(out)
                 if ended:
                     break
         finally:

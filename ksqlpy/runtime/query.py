@@ -21,6 +21,8 @@ from ksqlpy.operators.sink import SinkEncoder
 from ksqlpy.operators.source import SourceDecoder
 from ksqlpy.plan.planner import QueryPlan
 from ksqlpy.runtime.partitioner import split_by_partition
+from ksqlpy.runtime.push_fanout import (PushBuffer, RowBlock, SharedPushPipeline, is_shareable,
+                                      rows_of, share_key, shared_pipeline)
 
 logger = logging.getLogger(__name__)
 
@@ -285,7 +287,14 @@ class PersistentQuery:
 
 
 class TransientQuery:
-    """A push query: same pipeline, rows delivered to the caller instead of a topic."""
+    """A push query: same pipeline, rows delivered to the caller instead of a topic.
+
+    Rows go to ``queue`` (a bounded :class:`~ksqlpy.runtime.push_fanout.PushBuffer`) as
+    :class:`~ksqlpy.runtime.push_fanout.RowBlock` items, ended by ``None``. Identical
+    stateless push queries from the latest offset share one pipeline (see
+    ``push_fanout.py``); any other push query, or a shared one that falls behind its
+    pipeline, runs its own and pauses while its buffer is full (a shared one goes back to its
+    pipeline once it has caught up)."""
 
     def __init__(self, query_id: str, plan: QueryPlan, log: Log, ctx: OperatorContext,
                  offset_reset: str = "latest", limit: int | None = None,
@@ -294,69 +303,148 @@ class TransientQuery:
         self.plan = plan
         self.log = log
         self.ctx = ctx
-        self.routes = _open_routes(plan, ctx)
+        self._routes = None  # opened on first use: a shared query runs its pipeline's
         self.limit = limit
         self.offset_reset = offset_reset
         # bounded: a slow consumer pauses this query, never the persistent ones
-        self.queue: asyncio.Queue = asyncio.Queue(maxsize=max_buffered)
+        self.queue = PushBuffer(max_buffered)
         self.task: asyncio.Task | None = None
         self.columns = [c for c in plan.output.columns]
         self.emitted = 0
         self.done_reason: str | None = None
         self.until_end = until_end  # pull query over a stream: stop at the current end
+        self.shared = False         # fed by a shared pipeline right now
+        self._pipeline = None
+        self._handoff: asyncio.Future | None = None
+
+    @property
+    def routes(self):
+        if self._routes is None:
+            self._routes = _open_routes(self.plan, self.ctx)
+        return self._routes
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run(), name=f"push-{self.id}")
 
     async def _run(self) -> None:
         positions = {}
-        for topic in dict.fromkeys(t for t, _, _ in self.routes):
+        for topic in dict.fromkeys(r.source.topic for r in self.plan.routes):
             info = self.log.topic(topic)
             for p in range(info.partitions if info else 1):
                 positions[(topic, p)] = self.log.end_offset(topic, p) \
                     if self.offset_reset == "latest" else self.log.start_offset(topic, p)
         names = [c.name for c in self.columns]
-        ends = {tp: self.log.end_offset(*tp) for tp in positions}
-        cancelled = False
+        shareable = is_shareable(self.plan, self.offset_reset, self.until_end)
         try:
             while True:
-                if self.until_end and all(positions[tp] >= ends[tp] for tp in positions):
-                    self.done_reason = "Query Completed"
+                if shareable:
+                    resume = await self._run_shared(positions, names)
+                    if resume is None:
+                        return
+                    shareable = resume is not positions  # refused: stay alone
+                    positions = resume
+                # alone: to the end, or until caught up again and back on the shared pipeline
+                if await self._run_private(positions, names, rejoin=shareable):
                     return
-                progressed = False
-                for (t, p), offset in list(positions.items()):
-                    batch = await self.log.read(t, p, offset, 1000)
-                    if batch.num_rows == 0:
-                        continue
-                    progressed = True
-                    positions[(t, p)] = batch.column("offset")[-1].as_py() + 1
-                    for out in route_batch(self.routes, t, batch, p):
-                        cols = [out.column(n).to_pylist() for n in names]
-                        for row in zip(*cols):
-                            await self.queue.put(list(row))
-                            self.emitted += 1
-                            if self.limit is not None and self.emitted >= self.limit:
-                                self.done_reason = "Limit Reached"
-                                return
-                if not progressed:
-                    await self.log.wait(positions, timeout=0.5)
-        except asyncio.CancelledError:
-            cancelled = True
-            try:  # closed by the consumer: nobody waits on a full queue, so never block here
-                self.queue.put_nowait(None)
-            except asyncio.QueueFull:
-                pass
-            raise
         finally:
-            if not cancelled:
-                await self.queue.put(None)
+            self._leave()
+            self.queue.close()  # never waits: the end marker does not count in the bound
+
+    # -- on a shared pipeline ----------------------------------------------------------------
+    async def _run_shared(self, positions: dict, names: list[str]) -> dict | None:
+        """Subscribe to the pipeline of identical queries; returns None when done (LIMIT),
+        or the positions to go on from alone (detached, or no pipeline could take it)."""
+        key = share_key(self.plan, self.ctx.properties)
+
+        def make():
+            routes = self.routes
+            return SharedPushPipeline(key, self.log,
+                                      lambda t, b, p: route_batch(routes, t, b, p),
+                                      names, positions)
+
+        pipeline = shared_pipeline(self.log, key, make)
+        self._handoff = asyncio.get_running_loop().create_future()
+        if not pipeline.subscribe(self, positions):
+            return positions  # the very dict: refused
+        self._pipeline = pipeline
+        self.shared = True
+        logger.debug("push query %s on shared pipeline %x", self.id, id(pipeline))
+        return await self._handoff
+
+    def _shared_deliver(self, block: RowBlock) -> bool:
+        """Called by the pipeline with each block; False = buffer full (detach me)."""
+        if self.limit is not None and len(block) > self.limit - self.emitted:
+            block = block.head(self.limit - self.emitted)
+        if not self.queue.offer(block):
+            return False
+        self.emitted += len(block)
+        if self.limit is not None and self.emitted >= self.limit:
+            self.done_reason = "Limit Reached"
+            self._leave()
+            self._resolve(None)
+        return True
+
+    def _shared_detach(self, resume: dict) -> None:
+        self._pipeline = None
+        self.shared = False
+        self._resolve(resume)
+
+    def _shared_failed(self, error: Exception) -> None:
+        self._pipeline = None
+        self.shared = False
+        if self._handoff is not None and not self._handoff.done():
+            self._handoff.set_exception(error)
+
+    def _resolve(self, value) -> None:
+        if self._handoff is not None and not self._handoff.done():
+            self._handoff.set_result(value)
+
+    def _leave(self) -> None:
+        pipeline, self._pipeline = self._pipeline, None
+        self.shared = False
+        if pipeline is not None:
+            pipeline.unsubscribe(self)
+
+    # -- alone ------------------------------------------------------------------------------
+    async def _run_private(self, positions: dict, names: list[str],
+                           rejoin: bool = False) -> bool:
+        """Run from ``positions`` (updated in place); True when done (LIMIT, end of a pull
+        over a stream). With ``rejoin``, returns False once caught up with the source and
+        the buffer half empty: time to go back to the shared pipeline."""
+        ends = {tp: self.log.end_offset(*tp) for tp in positions}
+        while True:
+            if self.until_end and all(positions[tp] >= ends[tp] for tp in positions):
+                self.done_reason = "Query Completed"
+                return True
+            progressed = False
+            for (t, p), offset in list(positions.items()):
+                batch = await self.log.read(t, p, offset, 1000)
+                if batch.num_rows == 0:
+                    continue
+                progressed = True
+                positions[(t, p)] = batch.column("offset")[-1].as_py() + 1
+                rows = rows_of(route_batch(self.routes, t, batch, p), names)
+                if not rows:
+                    continue
+                if self.limit is not None:
+                    rows = rows[:self.limit - self.emitted]
+                await self.queue.put(RowBlock(rows))
+                self.emitted += len(rows)
+                if self.limit is not None and self.emitted >= self.limit:
+                    self.done_reason = "Limit Reached"
+                    return True
+            if not progressed:
+                if rejoin and self.queue.rows <= self.queue.capacity // 2:
+                    return False
+                await self.log.wait(positions, timeout=0.5)
 
     async def rows(self):
         while True:
-            row = await self.queue.get()
-            if row is None:
+            block = await self.queue.get()
+            if block is None:
                 return
-            yield row
+            for row in block.rows:
+                yield list(row)
 
     async def close(self) -> None:
         if self.task is not None and not self.task.done():
