@@ -44,6 +44,7 @@ import pyarrow as pa
 from ._common import (EMPTY_RECORDS, Appends, GroupOffsets, LogClosedError, Notifier,
                       StagedTransaction, TopicPartition, check_partition)
 from .base import HEADER_TYPE, RECORD_SCHEMA, TopicExistsError, TopicInfo, UnknownTopicError
+from .kafka_group import REBALANCE_CODES, GroupMembership, RebalanceError
 
 __all__ = ["KafkaConfig", "KafkaLog", "KafkaLogError"]
 
@@ -84,7 +85,8 @@ class KafkaConfig:
     ``sasl.mechanism``, ``sasl.jaas.config`` (or ``sasl.username``/``sasl.password``),
     ``ssl.ca.location``, ``ssl.certificate.location``, ``ssl.key.location``,
     ``ssl.key.password``, ``ssl.endpoint.identification.algorithm``, ``compression.type``,
-    ``linger.ms``, ``client.id``, ``processing.guarantee``, ``transactional.id``.
+    ``linger.ms``, ``client.id``, ``processing.guarantee``, ``transactional.id``,
+    ``session.timeout.ms`` and ``heartbeat.interval.ms`` (the query consumer groups).
     """
 
     bootstrap_servers: str = "localhost:9092"
@@ -107,6 +109,8 @@ class KafkaConfig:
     request_timeout_ms: int = 30_000
     processing_guarantee: str = "at_least_once"   # or exactly_once_v2
     transactional_id: str | None = None
+    session_timeout_ms: int = 10_000          # query consumer groups: failover detection
+    heartbeat_interval_ms: int = 1_000
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -141,6 +145,11 @@ class KafkaConfig:
         cfg.processing_guarantee = _prop(props, "processing.guarantee",
                                          default=cfg.processing_guarantee).lower()
         cfg.transactional_id = _prop(props, "transactional.id")
+        cfg.session_timeout_ms = int(_prop(props, "session.timeout.ms", "consumer.session.timeout.ms",
+                                           default=cfg.session_timeout_ms))
+        cfg.heartbeat_interval_ms = int(_prop(props, "heartbeat.interval.ms",
+                                              "consumer.heartbeat.interval.ms",
+                                              default=cfg.heartbeat_interval_ms))
         return cfg
 
     @property
@@ -370,6 +379,7 @@ class KafkaLog:
         self._ends: dict[TopicPartition, int] = {}
         self._starts: dict[TopicPartition, int] = {}
         self._groups: dict[str, dict[TopicPartition, int | None]] = {}
+        self._members: dict[str, GroupMembership] = {}  # groups this server is a member of
         self._coordinators: dict[str, int] = {}
         self._chunks: dict[TopicPartition, list[_Chunk]] = {}
         self._inflight: dict[tuple[TopicPartition, int], asyncio.Task] = {}
@@ -448,6 +458,9 @@ class KafkaLog:
     async def close(self) -> None:
         if self._closed:
             return
+        for member in list(self._members.values()):
+            await member.stop()
+        self._members.clear()
         self._closed = True
         self._notifier.notify()
         for task in [*self._tasks, *self._inflight.values()]:
@@ -637,6 +650,19 @@ class KafkaLog:
         hws = await _high_watermarks(client, leaders, near)
         return {tp: max(near.get(tp, 0), hws.get(tp, 0)) for tp in leaders}
 
+    async def refresh_ends(self, topic: str) -> list[int]:
+        """Ask the broker for the topic's partition ends now, in one round trip (the cached
+        ends may lag behind other servers' writes, and a reader stops at them)."""
+        await self.start()
+        info = self.topic(topic)
+        if info is None:
+            raise UnknownTopicError(topic)
+        tps = [(topic, p) for p in range(info.partitions)]
+        ends = await self._exact_ends(self._client, {tp: self._leaders.get(tp, 0) for tp in tps})
+        for tp in tps:
+            self._note_end(tp, ends[tp])
+        return [self._ends[tp] for tp in tps]
+
     def committed(self, group: str, topic: str, partition: int) -> int | None:
         offsets = self._groups.setdefault(group, {})
         tp = (topic, partition)
@@ -647,6 +673,18 @@ class KafkaLog:
             missing = [p for p in range(info.partitions) if (topic, p) not in offsets]
             offsets.update(self._sync(_fetch_committed, group, topic, missing))
         return offsets.get(tp)
+
+    async def refresh_committed(self, group: str, topics: list[str]) -> None:
+        """Re-read ``group``'s committed offsets from the broker: another server of the
+        group may have committed since they were cached (a rebalance hands its partitions
+        over)."""
+        await self.start()
+        offsets = self._groups.setdefault(group, {})
+        for topic in topics:
+            info = self.topic(topic)
+            if info is not None:
+                offsets.update(await _fetch_committed(self._client, group, topic,
+                                                      list(range(info.partitions))))
 
     def _note_end(self, tp: TopicPartition, end: int) -> None:
         if end > self._ends.get(tp, -1):
@@ -764,6 +802,27 @@ class KafkaLog:
             self._ends.pop(tp, None)
         return firsts
 
+    # -- scale-out: query consumer groups -----------------------------------------------------
+
+    async def join_group(self, group: str, topics: list[str]) -> GroupMembership:
+        """Join ``group`` (a persistent query's application id) for ``topics``: the servers
+        sharing the service id split the partitions. Offsets of ``group`` are then committed
+        as this member, fenced by its generation."""
+        await self.start()
+        member = self._members.get(group)
+        if member is None:
+            member = GroupMembership(self.config.client_kwargs(), group, topics,
+                                     self.config.session_timeout_ms,
+                                     self.config.heartbeat_interval_ms)
+            await member.start()
+            self._members[group] = member
+        return member
+
+    async def leave_group(self, group: str) -> None:
+        member = self._members.pop(group, None)
+        if member is not None:
+            await member.stop()
+
     async def _commit_offsets(self, group: str, offsets: dict[TopicPartition, int]) -> None:
         from aiokafka.protocol.commit import OffsetCommitRequest
 
@@ -775,11 +834,16 @@ class KafkaLog:
             if coord is None:
                 coord = self._coordinators[group] = \
                     await self._client.coordinator_lookup(0, group)
+            member = self._members.get(group)
+            generation, member_id = (member.generation, member.member_id) if member \
+                else (-1, "")
             resp = await self._client.send(coord, OffsetCommitRequest(
-                group, -1, "", -1, list(by_topic.items())))
+                group, generation, member_id, -1, list(by_topic.items())))
             codes = {part[1] for _, parts in resp.topics for part in parts} - {0}
             if not codes:
                 return
+            if codes & REBALANCE_CODES:
+                raise RebalanceError(f"group {group!r} rebalanced: offsets not committed")
             if codes & {_NOT_COORDINATOR, _COORDINATOR_NA, _COORDINATOR_LOADING} and attempt < 4:
                 self._coordinators.pop(group, None)
                 await asyncio.sleep(0.1 * (attempt + 1))

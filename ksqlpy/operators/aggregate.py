@@ -428,8 +428,8 @@ class Aggregate(Operator):
                     self.table_rows.pop(key, None)
                 else:
                     self.table_rows[key] = value
-            else:
-                self.stream_time = value
+            else:  # partitions restore one after another: stream time is the latest
+                self.stream_time = max(self.stream_time, value)
         if self.window is not None and self.window.kind != "SESSION":
             self.ends, self.by_end = [], {}
             for skey in self.state:

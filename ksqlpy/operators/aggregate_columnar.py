@@ -218,7 +218,7 @@ class ColumnarAggregate(Aggregate):
                         a[slots] = val
             for k in change["removed"]:
                 self.slot_of.pop(k, None)
-            self.stream_time = change["time"]
+            self.stream_time = max(self.stream_time, change["time"])
         if self.window is not None:
             self.ends, self.by_end = [], {}
             for k in self.slot_of:

@@ -99,6 +99,9 @@ class PullService:
         variables = {**self.engine.variables, **(variables or {})}
         plan = self.plan(sql, props, variables)
         m = plan.mirror
+        refresh = getattr(self.engine.log, "refresh_ends", None)
+        if refresh is not None:  # other servers write the table's topic too (scale-out)
+            await refresh(m.source.topic)
         if not m.is_caught_up():   # read-your-writes: apply what the changelog holds now
             await m.catch_up(self.store.batch_size)
         result = self.executor.run(plan)

@@ -8,16 +8,18 @@ queries come back after a restart with the same ids.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ksqlpy.parse import script as g
 from ksqlpy.catalog import Catalog, Source
 from ksqlpy.errors import AnalysisError, KsqlError, NotSupportedError
-from ksqlpy.log.base import Log, ensure_topic, records
+from ksqlpy.log.base import Log, ensure_topic, read_to_end, records
 from ksqlpy.operators.base import OperatorContext
 from ksqlpy.runtime.processing_log import ProcessingLog
 from ksqlpy.runtime.query import PersistentQuery, TransientQuery
@@ -78,6 +80,11 @@ class Engine:
         self.query_seq = 0
         self.command_seq = -1
         self._replaying = False
+        # commands on the shared command topic: who wrote them, how far they are applied
+        self.instance_id = uuid.uuid4().hex
+        self._command_offset = 0
+        self._follower: asyncio.Task | None = None
+        self._lock = asyncio.Lock()  # one statement at a time, local or from the topic
         self._pull = None  # [pull hook] ksqlpy.pull.PullService, created on first use
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -124,6 +131,11 @@ class Engine:
     async def execute(self, sql: str, properties: dict | None = None,
                       variables: dict | None = None) -> list[StatementResult]:
         """Run every statement of ``sql`` in order; raise KsqlError at the first failure."""
+        async with self._lock:
+            return await self._execute(sql, properties, variables)
+
+    async def _execute(self, sql: str, properties: dict | None = None,
+                       variables: dict | None = None) -> list[StatementResult]:
         session = Session(self, dict(properties or {}), {**self.variables, **(variables or {})})
         results = []
         try:
@@ -241,28 +253,56 @@ class Engine:
         if self._replaying or self.config.log == "memory":
             return
         await ensure_topic(self.log, self.command_topic, 1)
-        value = json.dumps({"statement": text, "properties": properties}).encode()
+        value = json.dumps({"statement": text, "properties": properties,
+                            "origin": self.instance_id}).encode()
         await self.log.append(self.command_topic, 0, records([None], [value], [0]))
 
     async def _replay_commands(self) -> None:
         if self.log.topic(self.command_topic) is None:
             return
-        self._replaying = True
-        try:
-            offset = 0
-            while True:
-                batch = await self.log.read(self.command_topic, 0, offset, 1000)
-                if batch.num_rows == 0:
-                    break
+        async for batch in read_to_end(self.log, self.command_topic, 0, max_records=1000):
+            await self._apply_commands(batch)
+
+    async def _apply_new_commands(self) -> int:
+        """Run the commands after ``_command_offset`` that this engine did not write
+        itself; returns how many records were read."""
+        batch = await self.log.read(self.command_topic, 0, self._command_offset, 1000)
+        if batch.num_rows:
+            await self._apply_commands(batch)
+        return batch.num_rows
+
+    async def _apply_commands(self, batch) -> None:
+        async with self._lock:
+            self._replaying = True
+            try:
                 for value in batch.column("value").to_pylist():
                     cmd = json.loads(value)
+                    if cmd.get("origin") == self.instance_id:
+                        continue
                     try:
-                        await self.execute(cmd["statement"], cmd.get("properties"))
+                        await self._execute(cmd["statement"], cmd.get("properties"))
                     except KsqlError as e:  # a command that no longer applies is skipped
                         logger.warning("replay of %r failed: %s", cmd["statement"], e)
-                offset = batch.column("offset")[-1].as_py() + 1
-        finally:
-            self._replaying = False
+            finally:
+                self._replaying = False
+        self._command_offset = batch.column("offset")[-1].as_py() + 1
+
+    async def _follow_commands(self) -> None:
+        """Apply statements other servers of this service id run, while this one runs (the
+        command topic is the cluster's shared catalog, as in ksqlDB)."""
+        while True:
+            try:
+                if self.log.topic(self.command_topic) is None:
+                    await asyncio.sleep(0.5)
+                    continue
+                if not await self._apply_new_commands():
+                    await self.log.wait({(self.command_topic, 0): self._command_offset},
+                                        timeout=0.5)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the broker may come and go: try again, never stop
+                logger.exception("reading the command topic failed")
+                await asyncio.sleep(1.0)
 
     # -- queries ------------------------------------------------------------------------
     def next_query_id(self, prefix: str, sink: str | None) -> str:
@@ -277,8 +317,6 @@ class Engine:
 
     async def run_until_idle(self, timeout: float = 10.0) -> None:
         """Wait until every running persistent query has consumed all its input (tests)."""
-        import asyncio
-
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:

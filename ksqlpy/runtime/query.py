@@ -10,21 +10,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ksqlpy.catalog import Source
-from ksqlpy.log.base import Log, records
+from ksqlpy.log.base import Log, ensure_topic, read_to_end, records
+from ksqlpy.log.kafka_group import RebalanceError
 from ksqlpy.operators.base import OperatorContext
 from ksqlpy.operators.sink import SinkEncoder
 from ksqlpy.operators.source import SourceDecoder
+from ksqlpy.plan.partitioning import partition_local
 from ksqlpy.plan.planner import QueryPlan
 from ksqlpy.runtime.partitioner import split_by_partition
 from ksqlpy.runtime.push_fanout import (PushBuffer, RowBlock, SharedPushPipeline, is_shareable,
                                       rows_of, share_key, shared_pipeline)
 
 logger = logging.getLogger(__name__)
+
+_RESTART = object()  # a commit failed: start over from the committed offsets
 
 
 def _open_routes(plan: QueryPlan, ctx: OperatorContext):
@@ -79,31 +84,43 @@ class PersistentQuery:
     """A persistent query (C*AS, INSERT INTO): reads its source topic, writes its sink topic."""
 
     def __init__(self, query_id: str, statement: str, plan: QueryPlan, sink: Source, log: Log,
-                 ctx: OperatorContext, group: str, kind: str = "PERSISTENT"):
+                 ctx: OperatorContext, group: str, kind: str = "PERSISTENT",
+                 replan: Callable[[], QueryPlan] | None = None):
         self.id = query_id
         self.statement = statement
-        self.plan = plan
         self.sink = sink
         self.log = log
         self.ctx = ctx
         self.group = group
         self.kind = kind
-        self.routes = _open_routes(plan, ctx)
         self.encoder = SinkEncoder(sink, ctx)
-        self.source_topics = list(dict.fromkeys(t for t, _, _ in self.routes))
         self.sink_topic = sink.topic
         self.stats = QueryStats()
         self.state = "RUNNING"
         self.task: asyncio.Task | None = None
         self._stop = asyncio.Event()
+        # scale-out: which source partitions this server processes (None: all of them).
+        # A partition-local query splits them with the other servers; any other query runs
+        # whole on the one server that owns its first source's partition 0.
+        self.partition_local = partition_local(plan)
+        self.owned: frozenset[tuple[str, int]] | None = None
+        self._replan = replan
+        self._use_plan(plan)
+
+    def _use_plan(self, plan: QueryPlan) -> None:
+        """Open ``plan``'s operators (fresh state) as this query's pipeline."""
+        self.plan = plan
+        self.routes = _open_routes(plan, self.ctx)
+        self.source_topics = list(dict.fromkeys(t for t, _, _ in self.routes))
         # stores with changelogs (ksqlDB names them <app id>-<operator>-changelog)
         stateful = []
         for _, _, ops in self.routes:
             for op in ops:
                 if hasattr(op, "changelog") and op not in stateful:
                     stateful.append(op)
-        self.stores = [(op, f"{group}-{_store_name(op)}-changelog") for op in stateful]
+        self.stores = [(op, f"{self.group}-{_store_name(op)}-changelog") for op in stateful]
         self._stores_ready = False
+        self._pristine = True  # no state restored or built yet
 
     @property
     def sources(self) -> list[str]:
@@ -127,52 +144,68 @@ class PersistentQuery:
         """Run source records through the query; append its output to the sink topic (staged
         in ``txn`` when given, else appended at once)."""
         parts = self._produce(topic, batch, partition)
-        changes = await self._changelogs()
+        changes = await self._changelogs(partition)
         if txn is not None:
             for p, b in parts.items():
                 txn.append(self.sink_topic, p, b)
-            for t, b in changes:
-                txn.append(t, 0, b)
+            for t, p, b in changes:
+                txn.append(t, p, b)
             return
         for p, b in parts.items():
             await self.log.append(self.sink_topic, p, b)
-        for t, b in changes:
-            await self.log.append(t, 0, b)
+        for t, p, b in changes:
+            await self.log.append(t, p, b)
 
-    async def _changelogs(self) -> list[tuple[str, pa.RecordBatch]]:
+    def _changelog_partitions(self) -> int:
+        """A partition-local query's changelogs have one partition per source partition (a
+        server restores only the partitions it owns), as Kafka Streams' do; others one."""
+        if not self.partition_local:
+            return 1
+        infos = [self.log.topic(t) for t in self.source_topics]
+        return max([i.partitions for i in infos if i is not None], default=1)
+
+    async def _changelogs(self, partition: int) -> list[tuple[str, int, pa.RecordBatch]]:
         """The state changes of this batch, to commit together with its output."""
         if not self.stores:
             return []
         if not self._stores_ready:
             for _, topic in self.stores:
-                if self.log.topic(topic) is None:
-                    await self.log.create_topic(topic, 1, config={"cleanup.policy": "compact"})
+                # Records are per-batch diffs under a fixed key, so the topic must keep
+                # every record: compaction would drop all but the last diff.
+                await ensure_topic(self.log, topic, self._changelog_partitions(),
+                                   {"cleanup.policy": "delete", "retention.ms": "-1"})
             self._stores_ready = True
         out = []
         for op, topic in self.stores:
             entries = op.changelog()
             if entries:
+                info = self.log.topic(topic)
+                p = partition if info is not None and partition < info.partitions else 0
                 keys = [k for k, _ in entries]
                 values = [v for _, v in entries]
-                out.append((topic, records(keys, values, [0] * len(keys))))
+                out.append((topic, p, records(keys, values, [0] * len(keys))))
         return out
 
+    def _owns(self, topic: str, partition: int) -> bool:
+        return self.owned is None or (topic, partition) in self.owned
+
     async def restore(self) -> None:
-        """Rebuild operator state after a restart: stores from their changelogs; join state
-        by replaying the joined sources up to the committed offsets (their outputs were
-        already written, so the replay's output is discarded)."""
+        """Rebuild operator state after a restart or a rebalance, for the partitions this
+        server owns: stores from their changelogs; join state by replaying the joined sources
+        up to the committed offsets (their outputs were already written, so the replay's
+        output is discarded)."""
         for op, topic in self.stores:
-            if self.log.topic(topic) is None:
+            info = self.log.topic(topic)
+            if info is None:
                 continue
-            offset = self.log.start_offset(topic, 0)
             entries = []
-            while True:
-                batch = await self.log.read(topic, 0, offset, 50_000)
-                if batch.num_rows == 0:
-                    break
-                entries.extend(zip(batch.column("key").to_pylist(),
-                                   batch.column("value").to_pylist()))
-                offset = batch.column("offset")[-1].as_py() + 1
+            for p in range(info.partitions):
+                # a one-partition changelog holds every partition's state, in commit order
+                if info.partitions > 1 and not self._owns(self.source_topics[0], p):
+                    continue
+                async for batch in read_to_end(self.log, topic, p):
+                    entries.extend(zip(batch.column("key").to_pylist(),
+                                       batch.column("value").to_pylist()))
             op.restore_changelog(entries)
         for topic, decoder, ops in self.routes:
             last_join = max((i for i, op in enumerate(ops) if type(op).__name__ == "JoinSide"),
@@ -182,15 +215,11 @@ class PersistentQuery:
             prefix_ops = ops[:last_join + 1]
             info = self.log.topic(topic)
             for p in range(info.partitions if info else 0):
+                if not self._owns(topic, p):
+                    continue
                 end = self.log.committed(self.group, topic, p) or 0
-                offset = self.log.start_offset(topic, p)
-                while offset < end:
-                    batch = await self.log.read(topic, p, offset, min(10_000, end - offset))
-                    if batch.num_rows == 0:
-                        break
-                    batch = batch.slice(0, max(0, min(batch.num_rows, end - offset)))
+                async for batch in read_to_end(self.log, topic, p, end=end, max_records=10_000):
                     run_operators(prefix_ops, decoder.decode(batch, p))
-                    offset = batch.column("offset")[-1].as_py() + 1
 
     # -- the query's own task ------------------------------------------------------------
     def start(self, offset_reset: str = "earliest", batch_size: int = 10_000) -> None:
@@ -205,30 +234,85 @@ class PersistentQuery:
                 await self.task
             except (asyncio.CancelledError, Exception):
                 pass
+        leave = getattr(self.log, "leave_group", None)
+        if leave is not None:  # let the other servers know at once, not at session timeout
+            await leave(self.group)
         self.state = "TERMINATED"
+
+    def _all_partitions(self) -> list[tuple[str, int]]:
+        out = []
+        for topic in self.source_topics:
+            info = self.log.topic(topic)
+            out += [(topic, p) for p in range(info.partitions if info else 1)]
+        return out
 
     def _start_positions(self, offset_reset: str) -> dict[tuple[str, int], int]:
         positions = {}
-        for topic in self.source_topics:
-            info = self.log.topic(topic)
-            for p in range(info.partitions if info else 1):
-                committed = self.log.committed(self.group, topic, p)
-                if committed is not None:
-                    positions[(topic, p)] = committed
-                elif offset_reset == "latest":
-                    positions[(topic, p)] = self.log.end_offset(topic, p)
-                else:
-                    positions[(topic, p)] = self.log.start_offset(topic, p)
+        for topic, p in self._all_partitions():
+            if not self._owns(topic, p):
+                continue
+            committed = self.log.committed(self.group, topic, p)
+            if committed is not None:
+                positions[(topic, p)] = committed
+            elif offset_reset == "latest":
+                positions[(topic, p)] = self.log.end_offset(topic, p)
+            else:
+                positions[(topic, p)] = self.log.start_offset(topic, p)
         return positions
 
-    async def _run(self, offset_reset: str, batch_size: int) -> None:
+    def _owned_from(self, assignment: frozenset) -> frozenset:
+        """The partitions to process given the group's ``assignment`` to this server."""
+        if self.partition_local:
+            return frozenset(tp for tp in assignment if tp[0] in self.source_topics)
+        if (self.source_topics[0], 0) in assignment:  # the whole query runs here
+            return frozenset(self._all_partitions())
+        return frozenset()
+
+    async def _take_over(self, owned: frozenset | None, offset_reset: str) -> dict:
+        """Start over on the partitions ``owned``: fresh operators (state of partitions
+        given away must go), state restored for those partitions, positions from the
+        committed offsets."""
+        if self._replan is not None and not self._pristine:
+            self._use_plan(self._replan())
+        self._pristine = False
+        self.owned = owned
+        refresh = getattr(self.log, "refresh_committed", None)
+        if refresh is not None:  # the previous owner committed them, not this server
+            await refresh(self.group, self.source_topics)
         await self.restore()
-        positions = self._start_positions(offset_reset)
+        return self._start_positions(offset_reset)
+
+    async def _run(self, offset_reset: str, batch_size: int) -> None:
+        join_group = getattr(self.log, "join_group", None)
+        membership = None
+        if join_group is not None:  # scale-out: the servers split the partitions
+            membership = await join_group(self.group, self.source_topics)
+        seen = None  # the assignment the positions belong to; None: (re)start
+        positions: dict = {}
         # One commit in flight while the next batch is processed: fsync overlaps CPU work.
         # Commits stay in order, and a batch's output and offsets commit together.
         pending: asyncio.Future | None = None
         try:
             while not self._stop.is_set():
+                if membership is not None and membership.assignment is None:
+                    await membership.wait_changed(0.5)  # still joining the group
+                    continue
+                current = membership.version if membership is not None else 0
+                if seen != current:
+                    await self._settle(pending)
+                    pending, seen = None, current
+                    owned = None if membership is None else \
+                        self._owned_from(membership.assignment or frozenset())
+                    try:
+                        positions = await self._take_over(owned, offset_reset)
+                    except Exception:  # the log is unreachable for now: try again
+                        logger.exception("query %s: restoring state failed", self.id)
+                        seen, positions = None, {}
+                        await asyncio.sleep(1.0)
+                    continue
+                if not positions:  # nothing owned here (yet): stand by
+                    await membership.wait_changed(0.5)
+                    continue
                 progressed = False
                 for (topic, p), batch in await self._next_batches(positions, batch_size):
                     progressed = True
@@ -242,19 +326,42 @@ class PersistentQuery:
                         self.error = str(e)
                         return
                     txn.commit_offsets(self.group, {(topic, p): nxt})
-                    if pending is not None:
-                        await pending
+                    if await self._settle(pending) is _RESTART:
+                        seen, pending = None, None
+                        break
                     pending = asyncio.ensure_future(txn.commit())
                     positions[(topic, p)] = nxt
                     await asyncio.sleep(0)
                 if not progressed:
-                    if pending is not None:
-                        await pending
-                        pending = None
+                    if await self._settle(pending) is _RESTART:
+                        seen = None
+                    pending = None
                     await self.log.wait(positions, timeout=0.5)
         finally:
             if pending is not None and not pending.done():
-                await asyncio.shield(pending)
+                try:
+                    await asyncio.shield(pending)
+                except Exception:
+                    logger.warning("query %s: last commit failed", self.id)
+
+    async def _settle(self, pending: asyncio.Future | None):
+        """Wait for the commit in flight. A commit that failed — refused because the group
+        rebalanced, or the log failed — returns ``_RESTART``: the query starts over from its
+        committed offsets and changelogs (output of the failed batch may repeat: at least
+        once; nothing is lost)."""
+        if pending is None:
+            return None
+        try:
+            await pending
+        except RebalanceError as e:
+            logger.info("query %s: %s", self.id, e)
+            return _RESTART
+        except Exception:
+            logger.exception("query %s: commit failed; starting over from the committed "
+                             "offsets", self.id)
+            await asyncio.sleep(1.0)
+            return _RESTART
+        return None
 
     async def _next_batches(self, positions: dict, batch_size: int) -> list:
         """The batches to process next. With several source partitions (joins), records
@@ -277,12 +384,11 @@ class PersistentQuery:
         return [(tp, batch)]
 
     def is_caught_up(self) -> bool:
-        for topic in self.source_topics:
-            info = self.log.topic(topic)
-            for p in range(info.partitions if info else 1):
-                if (self.log.committed(self.group, topic, p) or 0) < \
-                        self.log.end_offset(topic, p):
-                    return False
+        """Whether this server has processed every record of the partitions it owns."""
+        for topic, p in self._all_partitions():
+            if self._owns(topic, p) and \
+                    (self.log.committed(self.group, topic, p) or 0) < self.log.end_offset(topic, p):
+                return False
         return True
 
 

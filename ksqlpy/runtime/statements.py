@@ -316,12 +316,19 @@ def _exists_warning(text, existing):
 
 # -- CREATE ... AS SELECT / INSERT INTO ----------------------------------------------------
 
-async def _start_query(engine, session, text, plan, sink, query_id: str, command_id: str):
-    """Create, start and record a persistent query writing ``sink``."""
+async def _start_query(engine, session, text, select, plan, sink, query_id: str,
+                       command_id: str):
+    """Create, start and record a persistent query writing ``sink``. The query can plan
+    ``select`` again for fresh operator state (a scale-out rebalance)."""
     properties = session.properties
     ctx = engine.operator_context(query_id, properties)
+
+    def replan():
+        return plan_query(select, engine.catalog, properties, sink_name=sink.name)
+
     query = PersistentQuery(query_id, text, plan, sink, engine.log, ctx,
-                            group=f"_confluent-ksql-{engine.service_id}query_{query_id}")
+                            group=f"_confluent-ksql-{engine.service_id}query_{query_id}",
+                            replan=replan)
     engine.add_query(query, properties)
     await engine.record_command(text, session.overrides)
     return status(text, command_id, f"Created query with ID {query_id}", query_id)
@@ -392,7 +399,7 @@ async def create_as_select(engine, session, node, text):
     if old_query and old_query in engine.queries_by_id:
         await engine.queries_by_id.pop(old_query).stop()
     engine.catalog.add(sink, replace=existing is not None)
-    return await _start_query(engine, session, text, plan, sink, query_id,
+    return await _start_query(engine, session, text, select, plan, sink, query_id,
                               f"{kind.lower()}/`{name}`/create")
 
 
@@ -426,7 +433,7 @@ async def insert_into(engine, session, node, text):
             raise AnalysisError(f"Query ID '{query_id}' already exists.")
     else:
         query_id = engine.next_query_id("INSERTQUERY", None)
-    return await _start_query(engine, session, text, plan, target, query_id,
+    return await _start_query(engine, session, text, node.expression, plan, target, query_id,
                               f"stream/`{name}`/create")
 
 

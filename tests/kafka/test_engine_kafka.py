@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from ksqlpy.log.base import read_to_end
 from ksqlpy.runtime.engine import Engine, EngineConfig
 
 ORDERS = ("CREATE STREAM orders (id VARCHAR KEY, customer VARCHAR, qty INT, ts BIGINT) "
@@ -33,13 +34,11 @@ async def topic_values(engine, topic: str) -> list:
     out = []
     info = engine.log.topic(topic)
     for p in range(info.partitions):
-        offset = 0
-        while (batch := await engine.log.read(topic, p, offset, 100_000)).num_rows:
+        async for batch in read_to_end(engine.log, topic, p):
             for k, v, ts in zip(batch.column("key").to_pylist(),
                                 batch.column("value").to_pylist(),
                                 batch.column("timestamp").to_pylist()):
                 out.append((k.decode() if k else k, None if v is None else json.loads(v), ts))
-            offset = batch.column("offset")[-1].as_py() + 1
     return out
 
 

@@ -1,0 +1,240 @@
+"""Scale-out on Kafka: servers sharing a service id split each persistent query's partitions
+through its consumer group (stage: runtime over the Kafka log).
+
+Tansu needs a few seconds per group join or rebalance, so these tests wait for assignments
+with generous deadlines; short session timeouts make failover take seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+
+from .test_engine_kafka import ORDERS, insert_orders, kafka_engine, run, topic_values
+
+FAST_GROUPS = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500",
+               "cache.max.bytes.buffering": "0"}
+
+
+async def eventually(check, timeout: float = 60.0, what: str = "condition"):
+    """Poll the async or sync ``check`` until it returns a truthy value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+def split_between(a, b) -> bool:
+    """Every query of ``a`` and its twin on ``b`` own disjoint, non-empty partition sets."""
+    for qa in a.queries:
+        qb = b.queries_by_id.get(qa.id)
+        if qb is None or not qa.owned or not qb.owned or qa.owned & qb.owned:
+            return False
+    return True
+
+
+def orders(n: int, keys: int, start: int = 0):
+    return [(f"k{i % keys}", f"c{i % 3}", i % 11, 1000 + i) for i in range(start, start + n)]
+
+
+def expected_totals(rows):
+    totals = {}
+    for oid, _, qty, _ in rows:
+        n, q = totals.get(oid, (0, 0))
+        totals[oid] = (n + 1, q + qty)
+    return totals
+
+
+def latest_per_key(rows):
+    latest = {}
+    for k, v, _ in rows:
+        latest[k] = v
+    return latest
+
+
+def test_two_servers_split_each_query_and_produce_what_one_would(fresh_broker):
+    async def go():
+        a = await kafka_engine(fresh_broker.bootstrap, "scale_", **FAST_GROUPS)
+        await a.execute(ORDERS.format(p=4))
+        await a.execute("CREATE TABLE per_id AS SELECT id, COUNT(*) AS n, SUM(qty) AS qty "
+                        "FROM orders GROUP BY id;")
+        await a.execute("CREATE STREAM big AS SELECT id, qty FROM orders WHERE qty > 5;")
+        # a GROUP BY on a value column needs every record of a customer on one server
+        await a.execute("CREATE TABLE per_customer AS SELECT customer, COUNT(*) AS n "
+                        "FROM orders GROUP BY customer;")
+        b = await kafka_engine(fresh_broker.bootstrap, "scale_", **FAST_GROUPS)
+        assert sorted(b.queries_by_id) == sorted(a.queries_by_id)  # from the command topic
+        local = [q for q in a.queries if q.partition_local]
+        whole = [q for q in a.queries if not q.partition_local]
+        assert [q.id for q in whole] == ["CTAS_PER_CUSTOMER_2"]
+
+        def spread():
+            for qa in local:
+                qb = b.queries_by_id[qa.id]
+                if not qa.owned or not qb.owned or qa.owned & qb.owned:
+                    return False
+            owners = [q.owned for q in (whole[0], b.queries_by_id[whole[0].id])]
+            return sorted(len(o) for o in owners if o is not None) == [0, 4]
+
+        await eventually(spread, 90, "both servers to own partitions")
+        rows = orders(200, 20)
+        await insert_orders(a, rows)
+        totals = expected_totals(rows)
+
+        async def done():
+            latest = latest_per_key(await topic_values(a, "PER_ID"))
+            return latest == {k: {"N": n, "QTY": q} for k, (n, q) in totals.items()}
+
+        await eventually(done, 60, "PER_ID to hold the final counts")
+        big = await eventually(lambda: _when_count(a, "BIG", sum(1 for r in rows if r[2] > 5)),
+                               60, "BIG")
+        customers = await eventually(
+            lambda: _latest_when(a, "PER_CUSTOMER", {f"c{i}": {"N": sum(
+                1 for r in rows if r[1] == f"c{i}")} for i in range(3)}), 60, "PER_CUSTOMER")
+        work = [sum(q.stats.records_in for q in e.queries) for e in (a, b)]
+
+        # a pull query is answered by either server
+        answers = []
+        for engine in (a, b):
+            answers.append(await eventually(
+                lambda engine=engine: _pull_row(engine, "k3"), 30, "pull query"))
+        await b.close()
+        await a.close()
+        return big, customers, work, answers, totals
+
+    big, customers, work, answers, totals = run(go(), timeout=300)
+    # every record once: the same output one server would have written
+    assert Counter(k for k, _, _ in big) == Counter(
+        oid for oid, _, qty, _ in orders(200, 20) if qty > 5)
+    assert all(n > 0 for n in work), work  # both servers did part of the work
+    n, q = totals["k3"]
+    assert answers == [[["k3", n, q]], [["k3", n, q]]]
+    assert customers
+
+
+async def _when_count(engine, topic, n):
+    rows = await topic_values(engine, topic)
+    return rows if len(rows) >= n else None
+
+
+async def _latest_when(engine, topic, expected):
+    latest = latest_per_key(await topic_values(engine, topic))
+    return latest if latest == expected else None
+
+
+async def _pull_row(engine, key):
+    result = await engine.pull_query(f"SELECT id, n, qty FROM per_id WHERE id = '{key}';")
+    return result.rows or None
+
+
+# -- real server processes: one is killed with -9, the other takes over ----------------------
+
+def _servers(tmp_path, bootstrap, n):
+    from tests.server.conftest import ServerProcess
+
+    env = {"KSQLPY_KSQL_SERVICE_ID": "kill_", "KSQLPY_SESSION_TIMEOUT_MS": "6000",
+           "KSQLPY_HEARTBEAT_INTERVAL_MS": "500", "KSQLPY_AUTO_OFFSET_RESET": "earliest"}
+    return [ServerProcess(tmp_path / f"s{i}", "--bootstrap-servers", bootstrap, env=env)
+            for i in range(n)]
+
+
+def _insert(server, rows):
+    sql = " ".join(f"INSERT INTO orders (id, customer, qty, ts) VALUES "
+                   f"('{oid}', '{cust}', {qty}, {ts});" for oid, cust, qty, ts in rows)
+    status, body = server.ksql(sql)
+    assert status == 200, body
+
+
+def _records_in(server) -> int:
+    _, _, body = server.request("GET", "/metrics")
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in body.decode().splitlines()
+               if line.startswith("ksqlpy_query_records_in_total{"))
+
+
+def _pull(server, key):
+    status, _, body = server.request("POST", "/query", {
+        "ksql": f"SELECT id, n, qty FROM per_id WHERE id = '{key}';"})
+    assert status == 200, body
+    return [e["row"]["columns"] for e in json.loads(body) if "row" in e]
+
+
+async def _read_outputs(bootstrap):
+    from types import SimpleNamespace
+
+    from ksqlpy.log.kafka import KafkaConfig, KafkaLog
+
+    log = KafkaLog(KafkaConfig(bootstrap_servers=bootstrap))
+    try:
+        reader = SimpleNamespace(log=log)
+        return (latest_per_key(await topic_values(reader, "PER_ID")),
+                await topic_values(reader, "BIG"))
+    finally:
+        await log.close()
+
+
+def _wait_output(bootstrap, rows, timeout=90):
+    """Wait until PER_ID holds the totals of ``rows`` and BIG one record per row; BIG."""
+    import time
+
+    totals = {k: {"N": n, "QTY": q} for k, (n, q) in expected_totals(rows).items()}
+    deadline = time.monotonic() + timeout
+    while True:
+        per_id, big = asyncio.run(_read_outputs(bootstrap))
+        if per_id == totals and len(big) >= len(rows):
+            return big
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"output incomplete: {per_id} vs {totals}; {len(big)} rows")
+        time.sleep(0.5)
+
+
+def test_a_server_killed_with_9_is_taken_over_with_no_lost_record(fresh_broker, tmp_path):
+    import time
+
+    first, second = _servers(tmp_path, fresh_broker.bootstrap, 2)
+    for d in (tmp_path / "s0", tmp_path / "s1"):
+        d.mkdir()
+    first.start(60)
+    try:
+        status, body = first.ksql(ORDERS.format(p=4) + (
+            " CREATE TABLE per_id AS SELECT id, COUNT(*) AS n, SUM(qty) AS qty FROM orders "
+            "GROUP BY id; CREATE STREAM big AS SELECT id, qty FROM orders;"))
+        assert status == 200, body
+        second.start(60)
+        # trickle records in until the group has given the second server its share
+        sent, deadline = [], time.monotonic() + 90
+        while _records_in(second) == 0:
+            assert time.monotonic() < deadline, "the second server never got partitions"
+            batch = orders(4, 12, start=len(sent))
+            _insert(first, batch)
+            sent += batch
+            time.sleep(0.5)
+        wave1 = orders(120, 12, start=len(sent))
+        _insert(first, wave1)
+        sent += wave1
+        _wait_output(fresh_broker.bootstrap, sent)
+        assert _records_in(first) > 0 and _records_in(second) > 0  # the work was split
+        n, q = expected_totals(sent)["k3"]
+        assert _pull(first, "k3") == _pull(second, "k3") == [["k3", n, q]]
+
+        second.proc.kill()  # kill -9: no leave-group, the broker notices at session timeout
+        second.proc.wait()
+        wave2 = orders(120, 12, start=len(sent))
+        _insert(first, wave2)
+        sent += wave2
+        big = _wait_output(fresh_broker.bootstrap, sent)
+        # no record lost; nothing was in flight at the kill, so none repeated either
+        assert Counter(k for k, _, _ in big) == Counter(oid for oid, *_ in sent)
+        n, q = expected_totals(sent)["k3"]
+        assert _pull(first, "k3") == [["k3", n, q]]
+    finally:
+        if second.proc is not None and second.proc.poll() is None:
+            second.stop()
+        first.stop()
