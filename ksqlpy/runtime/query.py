@@ -24,6 +24,7 @@ from ksqlpy.operators.source import SourceDecoder
 from ksqlpy.plan.partitioning import partition_local
 from ksqlpy.plan.planner import QueryPlan
 from ksqlpy.runtime.partitioner import split_by_partition
+from ksqlpy.runtime.repartition import RepartitionDecoder, RepartitionWriter, repartition_cut
 from ksqlpy.runtime.push_fanout import (PushBuffer, RowBlock, SharedPushPipeline, is_shareable,
                                       rows_of, share_key, shared_pipeline)
 
@@ -46,7 +47,11 @@ def _open_routes(plan: QueryPlan, ctx: OperatorContext):
 
 
 def _store_name(op) -> str:
-    """ksqlDB's name for an operator's store (the aggregate's), or the operator's kind."""
+    """ksqlDB's name for an operator's store (the aggregate's), or the operator's kind; a
+    join names its own (unique within the query: see ``ksqlpy/operators/join.py``)."""
+    name = getattr(op, "store_name", None)
+    if name:
+        return name
     if type(op).__name__ == "TableFilter":
         return "TableFilter"
     return "Aggregate-Aggregate-Materialize"
@@ -102,7 +107,8 @@ class PersistentQuery:
         # scale-out: which source partitions this server processes (None: all of them).
         # A partition-local query splits them with the other servers; any other query runs
         # whole on the one server that owns its first source's partition 0.
-        self.partition_local = partition_local(plan)
+        self._plan_local = partition_local(plan)
+        self.partition_local = self._plan_local
         self.owned: frozenset[tuple[str, int]] | None = None
         self._replan = replan
         self._use_plan(plan)
@@ -111,6 +117,7 @@ class PersistentQuery:
         """Open ``plan``'s operators (fresh state) as this query's pipeline."""
         self.plan = plan
         self.routes = _open_routes(plan, self.ctx)
+        self._cut_for_scale_out()
         self.source_topics = list(dict.fromkeys(t for t, _, _ in self.routes))
         # stores with changelogs (ksqlDB names them <app id>-<operator>-changelog)
         stateful = []
@@ -122,39 +129,68 @@ class PersistentQuery:
         self._stores_ready = False
         self._pristine = True  # no state restored or built yet
 
+    def _cut_for_scale_out(self) -> None:
+        """On a log shared by several servers, cut a stream aggregation that does not group
+        by the source key at a repartition topic (ksqlpy/runtime/repartition.py): the first
+        half runs on the source partitions, the second on the repartition topic's, and the
+        query splits by partition."""
+        self.repartition: RepartitionWriter | None = None
+        self.partition_local = self._plan_local
+        if self.partition_local or getattr(self.log, "join_group", None) is None:
+            return
+        cut = repartition_cut(self.routes)
+        if cut is None:
+            return
+        topic, decoder, ops = self.routes[0]
+        info = self.log.topic(topic)
+        self.repartition = RepartitionWriter(f"{self.group}-Aggregate-GroupBy-repartition",
+                                             ops[cut].key_fns, info.partitions if info else 1)
+        self.routes = [(topic, decoder, ops[:cut]),
+                       (self.repartition.topic, RepartitionDecoder(), ops[cut:])]
+        self.partition_local = True
+
     @property
     def sources(self) -> list[str]:
         return list(dict.fromkeys(r.source.name for r in self.plan.routes))
 
     def _produce(self, topic: str, batch: pa.RecordBatch,
-                 partition: int) -> dict[int, pa.RecordBatch]:
-        self.stats.records_in += batch.num_rows
+                 partition: int) -> list[tuple[str, int, pa.RecordBatch]]:
+        """Run ``batch`` through the routes reading ``topic``: (topic, partition, records)
+        to append — the sink's, or the repartition topic's for a cut query's first half."""
+        rep = self.repartition
+        if rep is not None and topic != rep.topic:
+            outs = route_batch(self.routes, topic, batch, partition)
+            self.stats.records_in += batch.num_rows
+            return [(rep.topic, p, b) for p, b in rep.records(outs).items()]
+        if rep is None:
+            self.stats.records_in += batch.num_rows
         outs = [self.encoder.encode(b) for b in route_batch(self.routes, topic, batch, partition)]
         outs = [o for o in outs if o.num_rows]
         if not outs:
-            return {}
+            return []
         out = pa.Table.from_batches(outs).combine_chunks().to_batches()[0] if len(outs) > 1 \
             else outs[0]
         self.stats.records_out += out.num_rows
         info = self.log.topic(self.sink_topic)
-        return split_by_partition(out, info.partitions if info else 1)
+        return [(self.sink_topic, p, b)
+                for p, b in split_by_partition(out, info.partitions if info else 1).items()]
 
     async def process(self, topic: str, partition: int, batch: pa.RecordBatch,
                       txn=None) -> None:
         """Run source records through the query; append its output to the sink topic (staged
         in ``txn`` when given, else appended at once)."""
-        parts = self._produce(topic, batch, partition)
-        changes = await self._changelogs(partition)
-        if txn is not None:
-            for p, b in parts.items():
-                txn.append(self.sink_topic, p, b)
-            for t, p, b in changes:
+        appends = self._produce(topic, batch, partition)
+        appends += await self._changelogs(partition)
+        for t, p, b in appends:
+            if txn is not None:
                 txn.append(t, p, b)
-            return
-        for p, b in parts.items():
-            await self.log.append(self.sink_topic, p, b)
-        for t, p, b in changes:
-            await self.log.append(t, p, b)
+            else:
+                await self.log.append(t, p, b)
+
+    async def _ensure_repartition_topic(self) -> None:
+        if self.repartition is not None:
+            await ensure_topic(self.log, self.repartition.topic, self.repartition.partitions,
+                               {"cleanup.policy": "delete", "retention.ms": "-1"})
 
     def _changelog_partitions(self) -> int:
         """A partition-local query's changelogs have one partition per source partition (a
@@ -191,9 +227,8 @@ class PersistentQuery:
 
     async def restore(self) -> None:
         """Rebuild operator state after a restart or a rebalance, for the partitions this
-        server owns: stores from their changelogs; join state by replaying the joined sources
-        up to the committed offsets (their outputs were already written, so the replay's
-        output is discarded)."""
+        server owns, from the stores' changelogs (joins' included: the sources' history is
+        not needed)."""
         for op, topic in self.stores:
             info = self.log.topic(topic)
             if info is None:
@@ -207,19 +242,6 @@ class PersistentQuery:
                     entries.extend(zip(batch.column("key").to_pylist(),
                                        batch.column("value").to_pylist()))
             op.restore_changelog(entries)
-        for topic, decoder, ops in self.routes:
-            last_join = max((i for i, op in enumerate(ops) if type(op).__name__ == "JoinSide"),
-                            default=None)
-            if last_join is None:
-                continue
-            prefix_ops = ops[:last_join + 1]
-            info = self.log.topic(topic)
-            for p in range(info.partitions if info else 0):
-                if not self._owns(topic, p):
-                    continue
-                end = self.log.committed(self.group, topic, p) or 0
-                async for batch in read_to_end(self.log, topic, p, end=end, max_records=10_000):
-                    run_operators(prefix_ops, decoder.decode(batch, p))
 
     # -- the query's own task ------------------------------------------------------------
     def start(self, offset_reset: str = "earliest", batch_size: int = 10_000) -> None:
@@ -242,8 +264,8 @@ class PersistentQuery:
     def _all_partitions(self) -> list[tuple[str, int]]:
         out = []
         for topic in self.source_topics:
-            info = self.log.topic(topic)
-            out += [(topic, p) for p in range(info.partitions if info else 1)]
+            info = self.log.topic(topic)  # None: an internal topic not created yet
+            out += [(topic, p) for p in range(info.partitions if info else 0)]
         return out
 
     def _start_positions(self, offset_reset: str) -> dict[tuple[str, int], int]:
@@ -286,6 +308,7 @@ class PersistentQuery:
         join_group = getattr(self.log, "join_group", None)
         membership = None
         if join_group is not None:  # scale-out: the servers split the partitions
+            await self._ensure_repartition_topic()  # subscribed to with the sources
             membership = await join_group(self.group, self.source_topics)
         seen = None  # the assignment the positions belong to; None: (re)start
         positions: dict = {}

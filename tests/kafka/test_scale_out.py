@@ -64,25 +64,38 @@ def test_two_servers_split_each_query_and_produce_what_one_would(fresh_broker):
     async def go():
         a = await kafka_engine(fresh_broker.bootstrap, "scale_", **FAST_GROUPS)
         await a.execute(ORDERS.format(p=4))
+        await a.execute("CREATE TABLE customers (cid VARCHAR PRIMARY KEY, name VARCHAR) "
+                        "WITH (kafka_topic='customers', value_format='JSON', partitions=4);")
+        for i in range(3):
+            await a.execute(f"INSERT INTO customers (cid, name) VALUES ('c{i}', 'n{i}');")
         await a.execute("CREATE TABLE per_id AS SELECT id, COUNT(*) AS n, SUM(qty) AS qty "
                         "FROM orders GROUP BY id;")
         await a.execute("CREATE STREAM big AS SELECT id, qty FROM orders WHERE qty > 5;")
-        # a GROUP BY on a value column needs every record of a customer on one server
+        # grouped by a value column: cut at a repartition topic, then split like the others
         await a.execute("CREATE TABLE per_customer AS SELECT customer, COUNT(*) AS n "
                         "FROM orders GROUP BY customer;")
+        # joined on a value column: no repartition for joins yet, so it runs whole on one
+        await a.execute("CREATE STREAM named AS SELECT o.customer AS customer, o.id AS id, "
+                        "c.name AS name "
+                        "FROM orders o JOIN customers c ON o.customer = c.cid;")
         b = await kafka_engine(fresh_broker.bootstrap, "scale_", **FAST_GROUPS)
         assert sorted(b.queries_by_id) == sorted(a.queries_by_id)  # from the command topic
-        local = [q for q in a.queries if q.partition_local]
-        whole = [q for q in a.queries if not q.partition_local]
-        assert [q.id for q in whole] == ["CTAS_PER_CUSTOMER_2"]
+        cut = a.queries_by_id["CTAS_PER_CUSTOMER_2"]
+        assert cut.repartition is not None and cut.repartition.topic in cut.source_topics
+        whole = [q.id for q in a.queries if not q.partition_local]
+        assert whole == ["CSAS_NAMED_3"]
 
         def spread():
-            for qa in local:
+            for qa in a.queries:
                 qb = b.queries_by_id[qa.id]
-                if not qa.owned or not qb.owned or qa.owned & qb.owned:
+                if qa.owned is None or qb.owned is None:
                     return False
-            owners = [q.owned for q in (whole[0], b.queries_by_id[whole[0].id])]
-            return sorted(len(o) for o in owners if o is not None) == [0, 4]
+                if qa.partition_local:
+                    if not qa.owned or not qb.owned or qa.owned & qb.owned:
+                        return False
+                elif sorted([len(qa.owned), len(qb.owned)]) != [0, 8]:
+                    return False
+            return True
 
         await eventually(spread, 90, "both servers to own partitions")
         rows = orders(200, 20)
@@ -99,7 +112,9 @@ def test_two_servers_split_each_query_and_produce_what_one_would(fresh_broker):
         customers = await eventually(
             lambda: _latest_when(a, "PER_CUSTOMER", {f"c{i}": {"N": sum(
                 1 for r in rows if r[1] == f"c{i}")} for i in range(3)}), 60, "PER_CUSTOMER")
+        named = await eventually(lambda: _when_count(a, "NAMED", len(rows)), 60, "NAMED")
         work = [sum(q.stats.records_in for q in e.queries) for e in (a, b)]
+        cut_work = [e.queries_by_id[cut.id].stats.records_in for e in (a, b)]
 
         # a pull query is answered by either server
         answers = []
@@ -108,13 +123,16 @@ def test_two_servers_split_each_query_and_produce_what_one_would(fresh_broker):
                 lambda engine=engine: _pull_row(engine, "k3"), 30, "pull query"))
         await b.close()
         await a.close()
-        return big, customers, work, answers, totals
+        return big, customers, named, work, cut_work, answers, totals
 
-    big, customers, work, answers, totals = run(go(), timeout=300)
+    big, customers, named, work, cut_work, answers, totals = run(go(), timeout=300)
     # every record once: the same output one server would have written
     assert Counter(k for k, _, _ in big) == Counter(
         oid for oid, _, qty, _ in orders(200, 20) if qty > 5)
+    assert sorted((v["NAME"], v["ID"]) for _, v, _ in named) == sorted(
+        (f"n{cust[1]}", oid) for oid, cust, _, _ in orders(200, 20))
     assert all(n > 0 for n in work), work  # both servers did part of the work
+    assert all(n > 0 for n in cut_work), cut_work  # the cut aggregation too
     n, q = totals["k3"]
     assert answers == [[["k3", n, q]], [["k3", n, q]]]
     assert customers
