@@ -21,7 +21,7 @@ False
 
 from __future__ import annotations
 
-__all__ = ["partition_local", "partition_local_steps"]
+__all__ = ["is_key", "partition_local", "partition_local_steps"]
 
 _JOINS = {"streamStreamJoin/v1", "streamTableJoin/v1", "tableTableJoin/v1"}
 _AGGREGATES = {"streamAggregate/v1", "streamWindowedAggregate/v1", "tableAggregate/v1"}
@@ -33,7 +33,7 @@ def _column(expression: str) -> str:
     return expression.rsplit(".", 1)[-1].strip("`")
 
 
-def _is_key(expression: str, keys: dict[str, set[str]]) -> bool:
+def is_key(expression: str, keys: dict[str, set[str]]) -> bool:
     """Whether ``ALIAS.COL`` (or a bare ``COL``) names a key column of its source."""
     alias, _, col = expression.strip("`").rpartition(".")
     if alias:
@@ -56,13 +56,13 @@ def partition_local_steps(steps: list[dict], keys: dict[str, set[str]], source_k
             return False
         elif kind in _JOINS:
             exprs = (step.get("leftJoinExpression", ""), step.get("rightJoinExpression", ""))
-            if rekeyed or not all(_is_key(e, keys) for e in exprs):
+            if rekeyed or not all(is_key(e, keys) for e in exprs):
                 return False
             joined = True
         elif kind in _AGGREGATES:
             groups = step.get("groupByExpressions") or []
             columns = [_column(g) for g in groups]
-            same_key = len(groups) == 1 and _is_key(groups[0], keys) if joined \
+            same_key = len(groups) == 1 and is_key(groups[0], keys) if joined \
                 else columns == source_key
             if rekeyed or not same_key:
                 return False

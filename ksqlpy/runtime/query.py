@@ -24,7 +24,7 @@ from ksqlpy.operators.source import SourceDecoder
 from ksqlpy.plan.partitioning import partition_local
 from ksqlpy.plan.planner import QueryPlan
 from ksqlpy.runtime.partitioner import split_by_partition
-from ksqlpy.runtime.repartition import RepartitionDecoder, RepartitionWriter, repartition_cut
+from ksqlpy.runtime.repartition import RepartitionDecoder, RepartitionWriter, plan_cuts
 from ksqlpy.runtime.push_fanout import (PushBuffer, RowBlock, SharedPushPipeline, is_shareable,
                                       rows_of, share_key, shared_pipeline)
 
@@ -130,23 +130,24 @@ class PersistentQuery:
         self._pristine = True  # no state restored or built yet
 
     def _cut_for_scale_out(self) -> None:
-        """On a log shared by several servers, cut a stream aggregation that does not group
-        by the source key at a repartition topic (ksqlpy/runtime/repartition.py): the first
-        half runs on the source partitions, the second on the repartition topic's, and the
-        query splits by partition."""
-        self.repartition: RepartitionWriter | None = None
+        """On a log shared by several servers, cut a query whose state is not keyed by its
+        sources' keys at repartition topics (ksqlpy/runtime/repartition.py): the part before
+        the stateful operator runs on the source partitions, the rest on the repartition
+        topic's, and the query splits by partition."""
+        self.writers: dict[str, RepartitionWriter] = {}  # source topic -> its cut
         self.partition_local = self._plan_local
         if self.partition_local or getattr(self.log, "join_group", None) is None:
             return
-        cut = repartition_cut(self.routes)
-        if cut is None:
+        cuts = plan_cuts(self.plan, self.routes, self.group, self.log)
+        if not cuts:
             return
-        topic, decoder, ops = self.routes[0]
-        info = self.log.topic(topic)
-        self.repartition = RepartitionWriter(f"{self.group}-Aggregate-GroupBy-repartition",
-                                             ops[cut].key_fns, info.partitions if info else 1)
-        self.routes = [(topic, decoder, ops[:cut]),
-                       (self.repartition.topic, RepartitionDecoder(), ops[cut:])]
+        routes = list(self.routes)
+        for cut in cuts:
+            topic, decoder, ops = self.routes[cut.route]
+            routes[cut.route] = (topic, decoder, ops[:cut.index])
+            routes.append((cut.writer.topic, RepartitionDecoder(), ops[cut.index:]))
+            self.writers[topic] = cut.writer
+        self.routes = routes
         self.partition_local = True
 
     @property
@@ -157,12 +158,12 @@ class PersistentQuery:
                  partition: int) -> list[tuple[str, int, pa.RecordBatch]]:
         """Run ``batch`` through the routes reading ``topic``: (topic, partition, records)
         to append — the sink's, or the repartition topic's for a cut query's first half."""
-        rep = self.repartition
-        if rep is not None and topic != rep.topic:
+        writer = self.writers.get(topic)
+        if writer is not None:
             outs = route_batch(self.routes, topic, batch, partition)
             self.stats.records_in += batch.num_rows
-            return [(rep.topic, p, b) for p, b in rep.records(outs).items()]
-        if rep is None:
+            return [(writer.topic, p, b) for p, b in writer.records(outs).items()]
+        if not any(w.topic == topic for w in self.writers.values()):
             self.stats.records_in += batch.num_rows
         outs = [self.encoder.encode(b) for b in route_batch(self.routes, topic, batch, partition)]
         outs = [o for o in outs if o.num_rows]
@@ -187,9 +188,9 @@ class PersistentQuery:
             else:
                 await self.log.append(t, p, b)
 
-    async def _ensure_repartition_topic(self) -> None:
-        if self.repartition is not None:
-            await ensure_topic(self.log, self.repartition.topic, self.repartition.partitions,
+    async def _ensure_repartition_topics(self) -> None:
+        for writer in self.writers.values():
+            await ensure_topic(self.log, writer.topic, writer.partitions,
                                {"cleanup.policy": "delete", "retention.ms": "-1"})
 
     def _changelog_partitions(self) -> int:
@@ -308,7 +309,7 @@ class PersistentQuery:
         join_group = getattr(self.log, "join_group", None)
         membership = None
         if join_group is not None:  # scale-out: the servers split the partitions
-            await self._ensure_repartition_topic()  # subscribed to with the sources
+            await self._ensure_repartition_topics()  # subscribed to with the sources
             membership = await join_group(self.group, self.source_topics)
         seen = None  # the assignment the positions belong to; None: (re)start
         positions: dict = {}
