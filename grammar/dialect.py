@@ -32,6 +32,14 @@ _KEPT_WORDS = {
 }
 
 # Words that end a source reference, so they can never be a table alias.
+#: Reserved words that start or continue a query clause: never a source name unless quoted
+#: (ksqlDB's ``identifier`` rule admits only its ``nonReserved`` keywords unquoted).
+RESERVED_CLAUSE_WORDS = {
+    "SELECT", "FROM", "WHERE", "GROUP", "HAVING", "LIMIT", "JOIN", "LEFT", "RIGHT", "FULL",
+    "INNER", "OUTER", "CROSS", "ON", "AS", "AND", "OR", "NOT", "WITH", "WITHIN", "ORDER",
+    "UNION", "INTERSECT", "EXCEPT",
+}
+
 CLAUSE_WORDS = {
     "WINDOW", "WHERE", "GROUP", "PARTITION", "HAVING", "EMIT", "LIMIT", "WITHIN", "JOIN",
     "LEFT", "RIGHT", "FULL", "INNER", "OUTER", "CROSS", "ON", "AS", "SELECT", "FROM", "AND",
@@ -268,6 +276,9 @@ class KsqlParser(parser.Parser):
         return self.expression(exp.From(this=self._parse_ksql_source()), comments=comments)
 
     def _parse_ksql_source(self) -> exp.Table:
+        if self._curr and self._curr.token_type != TokenType.IDENTIFIER \
+                and self._peek_word() in RESERVED_CLAUSE_WORDS:
+            self._fail(self._curr)  # e.g. FROM WHERE: the source name is missing
         name = self._parse_name()
         alias = None
         if self._match(TokenType.ALIAS):

@@ -276,15 +276,60 @@ _KAFKA_TOPIC = re.compile(r"\bKAFKA_TOPIC\s*=\s*'((?:[^']|'')*)'", re.I)
 _PARTITIONS = re.compile(r"\bPARTITIONS\s*=\s*(\d+)", re.I)
 
 
-def _declared_topics(stmt: str) -> list[tuple[str, int]]:
-    """The topic of a CREATE STREAM/TABLE (not ... AS SELECT), as ksqlDB's runner infers it."""
+#: ksqlDB's runner gives the topics it infers from CREATE statements and from the inputs /
+#: outputs records KsqlConstants.legacyDefaultSinkPartitionCount = 4 partitions
+#: (TestCaseBuilderUtil.getTopicsByName); ``topics`` entries default to 1 (TopicNode).
+KSQLDB_INFERRED_PARTITIONS = 4
+#: What this runner uses for now: 1. With 4, a query whose one input record yields several
+#: outputs on different partitions (table GROUP BY re-grouping, hopping windows, session
+#: merges, FK-join fan-out) appends them partition by partition (PersistentQuery._produce
+#: splits each output batch with split_by_partition), so their production order is lost.
+#: Once the query appends its output as consecutive same-partition runs, in order, set this
+#: to KSQLDB_INFERRED_PARTITIONS: the runner already reads every topic in production order.
+INFERRED_PARTITIONS = 1
+
+
+def _declared_topics(stmt: str, default: int = 1) -> list[tuple[str, int]]:
+    """The topic of a CREATE STREAM/TABLE (not ... AS SELECT), as ksqlDB's runner infers it.
+
+    ksqlDB's runner gives it ``default`` partitions whatever the statement says, but it never
+    runs the statement through the topic-creating step (TopicCreateInjector), which would reject
+    a PARTITIONS that differs from the existing topic's. Our engine does validate, so a CREATE
+    with an explicit PARTITIONS keeps it."""
     if not _CREATE_SOURCE.match(stmt) or _AS_SELECT.search(stmt):
         return []
     m = _KAFKA_TOPIC.search(stmt)
     if not m:
         return []
     pm = _PARTITIONS.search(stmt)
-    return [(m.group(1).replace("''", "'"), int(pm.group(1)) if pm else 1)]
+    return [(m.group(1).replace("''", "'"), int(pm.group(1)) if pm else default)]
+
+
+def _sink_topics(stmts: list[str], props: dict) -> set[str]:
+    """The topics that CREATE ... AS SELECT statements write (their KAFKA_TOPIC, else the
+    output topic prefix plus the source name)."""
+    from ksqlpy.grammar import CreateAsSelect, KsqlParseError, parse_one
+
+    out = set()
+    prefix = _prop_str(props.get("ksql.output.topic.name.prefix"))
+    for stmt in stmts:
+        if not _CREATE_SOURCE.match(stmt) or not _AS_SELECT.search(stmt):
+            continue
+        try:
+            node = parse_one(stmt)
+        except (KsqlParseError, ValueError):
+            continue
+        if not isinstance(node, CreateAsSelect):
+            continue
+        topic = None
+        for prop in node.args.get("properties") or []:
+            if str(prop.name).upper() == "KAFKA_TOPIC":
+                topic = str(prop.args["value"].this)
+        if topic is None:
+            ident = node.this
+            topic = prefix + (ident.this if ident.args.get("quoted") else ident.this.upper())
+        out.add(topic)
+    return out
 
 
 def _topic_source(engine, topic: str):
@@ -323,11 +368,54 @@ def _trunc(s: str, n: int = 300) -> str:
     return s if len(s) <= n else s[: n - 3] + "..."
 
 
+class _OrderedLog:
+    """The engine's log as the runner hands it to the engine: every call goes to the real log,
+    and each append (alone or in a transaction, in commit order) is noted in the runner's
+    production order. Nothing about what is stored or read changes."""
+
+    def __init__(self, log, note):
+        self._log = log
+        self._note = note
+
+    def __getattr__(self, name):
+        return getattr(self._log, name)
+
+    async def append(self, topic: str, partition: int, batch):
+        first = await self._log.append(topic, partition, batch)
+        self._note(topic, partition, batch.num_rows)
+        return first
+
+    def transaction(self):
+        return _OrderedTransaction(self._log.transaction(), self._note)
+
+
+class _OrderedTransaction:
+    def __init__(self, txn, note):
+        self._txn = txn
+        self._note = note
+        self._appends: list[tuple[str, int, int]] = []
+
+    def __getattr__(self, name):
+        return getattr(self._txn, name)
+
+    def append(self, topic: str, partition: int, batch) -> None:
+        self._txn.append(topic, partition, batch)
+        self._appends.append((topic, partition, batch.num_rows))
+
+    async def commit(self):
+        out = await self._txn.commit()
+        for topic, partition, n in self._appends:
+            self._note(topic, partition, n)
+        return out
+
+
 class _Runner:
     def __init__(self, tc: TestCase, per_record: bool = False):
         self.tc = tc
         self.per_record = per_record
         self.engine = None
+        self._order: dict[str, list[tuple[int, int]]] = {}   # topic → (partition, offset)s
+        self._seen: dict[str, dict[int, int]] = {}           # topic → partition → end noted
         self.exact = _truthy(tc.properties.get("use.exact.numeric.comparison"), True)
 
     # -- setup ----------------------------------------------------------------------------
@@ -336,17 +424,25 @@ class _Runner:
 
         wanted: dict[str, int] = {}
         explicit = set()
+        # ksqlDB's runner never checks a query's sink against an existing topic (it skips the
+        # TopicCreateInjector) and then sets the sink topic to 4 partitions itself; our engine
+        # does check, so a ``topics`` entry for a query's sink is left for the query to create.
+        sinks = _sink_topics(self.tc.statements, self.tc.properties)
         for t in self.tc.topics:
+            if t["name"] in sinks:
+                continue
             wanted.setdefault(t["name"], int(t.get("partitions") or 1))
             if t.get("partitions"):
                 explicit.add(t["name"])
         for s in self.tc.statements:
-            for name, parts in _declared_topics(s):
+            for name, parts in _declared_topics(s, INFERRED_PARTITIONS):
                 # a topics entry without a partition count takes the CREATE's PARTITIONS
                 if name not in explicit and (name not in wanted or _PARTITIONS.search(s)):
                     wanted[name] = parts
+        # ksqlDB's runner also creates the topics of the inputs and outputs records; an output
+        # topic is normally created by the query writing it, so only inputs are created here.
         for r in self.tc.inputs:
-            wanted.setdefault(r["topic"], 1)
+            wanted.setdefault(r["topic"], INFERRED_PARTITIONS)
         log = self.engine.log
         for name, parts in wanted.items():
             if log.topic(name) is None:
@@ -368,6 +464,7 @@ class _Runner:
             text, line = "\n" * line + stmt, line + stmt.count("\n") + 1
             try:
                 await self.engine.execute(text)
+                self._note_produced()  # INSERT VALUES
             except KsqlError as e:
                 if ee is None:
                     raise _Fail(f"statement {i + 1} failed: {describe_error(e)}") from None
@@ -424,6 +521,7 @@ class _Runner:
             hs = [{"key": k, "value": v} for k, v in headers] if rec.get("headers") is not None else None
             off = await self.engine.log.append(rec["topic"], 0, records([key], [value], [ts], [hs]))
             positions.append((rec["topic"], off))
+        self._note_produced()
         return positions
 
     # -- processing -------------------------------------------------------------------------
@@ -448,25 +546,94 @@ class _Runner:
             off = b.column(0)[-1].as_py() + 1
         return pa.Table.from_batches(batches, schema=RECORD_SCHEMA)
 
-    def _batches(self, table, indices: list[int]):
+    def _batches(self, table, indices: list[int], per_record: bool | None = None):
         import pyarrow as pa
 
         if not indices:
             return []
         sub = table.take(pa.array(indices, pa.int64())).combine_chunks()
-        if self.per_record:
-            return [sub.slice(i, 1).to_batches()[0] for i in range(sub.num_rows)]
+        if self.per_record if per_record is None else per_record:
+            # one record per batch, as TopologyTestDriver pipes them (copies, not slices)
+            return [table.take(pa.array([i], pa.int64())).combine_chunks().to_batches()[0]
+                    for i in indices]
         return [b for b in sub.to_batches() if b.num_rows]
 
+    # -- production order ------------------------------------------------------------------
+    # ksqlDB's stub Kafka keeps each topic's records in one list, in the order they were
+    # produced: a TopologyTestDriver's output is drained into it after every piped record,
+    # whatever partition the record would have gone to, and reading a topic (to verify it, or
+    # to feed a later query) returns that list. Our log keeps records per partition, so the
+    # runner notes the order in which new records appear across a topic's partitions.
+
+    def _note_produced(self) -> None:
+        """Append the records that appeared since the last call to each topic's order."""
+        log = self.engine.log
+        for info in log.topics():
+            for p in range(info.partitions):
+                self._note_append(info.name, p, None)
+
+    def _note_append(self, topic: str, p: int, n: int | None) -> None:
+        """Note ``n`` records just appended to ``topic``/``p`` (None: all not noted yet)."""
+        log = self.engine.log
+        if log.topic(topic) is None:
+            return
+        seen = self._seen.setdefault(topic, {})
+        order = self._order.setdefault(topic, [])
+        end = log.end_offset(topic, p)
+        start = seen.get(p, log.start_offset(topic, p))
+        if end < start:  # the topic was deleted and created again
+            order[:] = [(q, o) for q, o in order if q != p]
+            start = log.start_offset(topic, p)
+        stop = end if n is None else min(end, start + n)
+        order.extend((p, o) for o in range(start, stop))
+        seen[p] = stop
+
+    async def _rows_in_order(self, topic: str, order: list[tuple[int, int]] | None = None):
+        """(partition, row) of every record of ``topic`` (or of ``order``), in production order."""
+        info = self.engine.log.topic(topic)
+        if info is None:
+            return []
+        if order is None:
+            self._note_produced()
+            order = self._order.get(topic, [])
+        rows: dict[tuple[int, int], dict] = {}
+        for p in range(info.partitions):
+            for row in (await self._read_table(topic, p)).to_pylist():
+                rows[(p, row["offset"])] = row
+        out = []
+        for key in order:
+            row = rows.pop(key, None)
+            if row is not None:
+                out.append((key[0], row))
+        out.extend((p, row) for (p, _), row in sorted(rows.items()))  # not seen: never expected
+        return out
+
+    def _per_record(self, q) -> bool:
+        """Feed one record at a time? TopologyTestDriver processes record by record; batches of
+        a topic's records give the same results, but a query splits each batch's output by
+        partition, which loses the production order across the sink's partitions."""
+        if self.per_record:
+            return True
+        info = self.engine.log.topic(getattr(q, "sink_topic", "") or "")
+        return info is not None and info.partitions > 1
+
+    async def _feed(self, q, topic: str, partition: int, batch) -> None:
+        await q.process(topic, partition, batch)
+        self._note_produced()
+
     async def _process_queries(self, positions: list[tuple[str, int]]) -> None:
+        import pyarrow as pa
+        from ksqlpy.log.base import RECORD_SCHEMA
+
         input_topics = {t for t, _ in positions}
         tables: dict[str, Any] = {}
         for t in input_topics:
             tables[t] = await self._read_table(t, 0)
         row_of = {t: {o: i for i, o in enumerate(tables[t].column(0).to_pylist())}
                   for t in input_topics}
-        log = self.engine.log
+        self._note_produced()
         for q in list(self.engine.queries):
+            one = self._per_record(q)
             src_topics = list(dict.fromkeys(q.source_topics))
             # (a) the test inputs on its source topics, in inputs order, runs of one topic batched
             run_topic, run = None, []
@@ -482,33 +649,30 @@ class _Runner:
             if run:
                 feeds.append((run_topic, run))
             for t, idx in feeds:
-                for b in self._batches(tables[t], idx):
-                    await q.process(t, 0, b)
-            # (b) what the log holds for its other source topics (a snapshot: never its own output)
+                for b in self._batches(tables[t], idx, one):
+                    await self._feed(q, t, 0, b)
+            # (b) what the log holds for its other source topics, in production order (a
+            # snapshot: never its own output)
             others = [t for t in src_topics if t not in input_topics]
-            snaps = []
-            for t in others:
-                info = log.topic(t)
-                if info is None:
-                    continue
-                for p in range(info.partitions):
-                    snaps.append((t, p, log.end_offset(t, p)))
-            for t, p, end in snaps:
-                table = await self._read_table(t, p, end)
-                for b in self._batches(table, list(range(table.num_rows))):
-                    await q.process(t, p, b)
+            snaps = [(t, list(self._order.get(t, []))) for t in others]
+            for t, order in snaps:
+                rows = await self._rows_in_order(t, order)
+                i = 0
+                while i < len(rows):  # runs of one partition
+                    j = i
+                    while j < len(rows) and rows[j][0] == rows[i][0]:
+                        j += 1
+                    table = pa.Table.from_pylist([r for _, r in rows[i:j]], schema=RECORD_SCHEMA)
+                    for b in self._batches(table, list(range(table.num_rows)), one):
+                        await self._feed(q, t, rows[i][0], b)
+                    i = j
 
     # -- verification -----------------------------------------------------------------------
     async def _read_topic(self, topic: str) -> list[dict]:
-        info = self.engine.log.topic(topic)
-        if info is None:
-            return []
         out = []
-        for p in range(info.partitions):
-            table = await self._read_table(topic, p)
-            for row in table.to_pylist():
-                row["partition"] = p
-                out.append(row)
+        for p, row in await self._rows_in_order(topic):
+            row["partition"] = p
+            out.append(row)
         return out
 
     def _decode(self, src, row: dict):
@@ -603,6 +767,8 @@ class _Runner:
         props.update({k: _prop_str(v) for k, v in self.tc.properties.items()})
         self.engine = Engine(EngineConfig(log="memory", run_queries=False, properties=props))
         await self.engine.start()
+        self._note_produced()
+        self.engine.log = _OrderedLog(self.engine.log, self._note_append)
         try:
             await self._create_topics()
             serde.register_topic_schemas(self.engine, self.tc.topics)  # SR formats

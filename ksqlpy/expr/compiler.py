@@ -409,7 +409,8 @@ class Compiler:
                 raise AnalysisError(
                     f"invalid input syntax for type {x.type}: \"{it.sql.strip(chr(39))}\"."
                     if it.is_const and it.type == STRING else
-                    f"operator does not exist: {x.type} = {it.type} ({it.sql})") from None
+                    f"operator does not exist: {x.type} = {it.type} ({it.sql})\n"
+                    "Hint: You might need to add explicit type casts.") from None
 
         def ev(bt, e):
             out = pa.repeat(pa.scalar(False), bt.num_rows)

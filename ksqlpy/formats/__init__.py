@@ -150,7 +150,8 @@ def validate(info: FormatInfo, columns: Sequence[Column], is_key: bool) -> None:
         for c in columns:
             if c.type.base in ("ARRAY", "MAP", "STRUCT"):
                 raise AnalysisError(
-                    f"The 'DELIMITED' format does not support type '{c.type.base}'")
+                    f"The 'DELIMITED' format does not support type '{c.type.base}', "
+                    f"column: `{c.name}`")
     elif name in ("JSON", "JSON_SR"):
         for c in columns:
             if _contains(c.type, "MAP") and _map_non_string_key(c.type):

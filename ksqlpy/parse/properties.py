@@ -71,9 +71,10 @@ def parse_with(props, allowed: set[str] | None = None) -> WithProperties:
                     f"Invalid value {value} for property WRAP_SINGLE_VALUE: Not a boolean")
             value = value.lower() == "true"
         out[key] = value
-    if "FORMAT" in out and ("KEY_FORMAT" in out or "VALUE_FORMAT" in out):
-        raise AnalysisError(
-            "Cannot supply both 'FORMAT' and 'KEY_FORMAT' or 'VALUE_FORMAT' properties, as "
-            "'FORMAT' sets both key and value formats. Either use just 'FORMAT', or use "
-            "'KEY_FORMAT' and 'VALUE_FORMAT'.")
+    for other in ("KEY_FORMAT", "VALUE_FORMAT"):
+        if "FORMAT" in out and other in out:
+            raise AnalysisError(
+                f"Cannot supply both '{other}' and 'FORMAT' properties, as 'FORMAT' sets both "
+                "key and value formats. Either use just 'FORMAT', or use 'KEY_FORMAT' and "
+                "'VALUE_FORMAT'.")
     return WithProperties(out)

@@ -247,8 +247,7 @@ def plan_query(select: exp.Select, catalog: Catalog, properties: dict | None = N
                 raise
             # ksqlDB reports code-generation failures as "Invalid Predicate" and type-checker
             # failures as "Error in WHERE expression"
-            prefix = "Invalid Predicate" if e.message.startswith(
-                ("operator does not exist", "invalid input syntax")) \
+            prefix = "Invalid Predicate" if e.message.startswith(CODEGEN_ERRORS) \
                 else "Error in WHERE expression"
             raise AnalysisError(f"{prefix}: {e.message}") from None
         if compiled.type != BOOLEAN:
@@ -394,6 +393,31 @@ def select_items(select: exp.Select, aliases: set[str]):
         yield node, alias, star
 
 
+#: Failures that ksqlDB finds while generating code for an expression (CodeGenRunner), which
+#: it reports as "Invalid <Select|Predicate>: ..."; others come from its type checker.
+CODEGEN_ERRORS = ("operator does not exist", "invalid input syntax", "Cast of ")
+
+
+def compile_select_item(node, scope, ctx):
+    """compile_expr for a SELECT item, with ksqlDB's "Invalid Select" for code-gen failures."""
+    try:
+        return compile_expr(node, scope, ctx)
+    except AnalysisError as e:
+        if e.message.startswith(CODEGEN_ERRORS):
+            raise AnalysisError(f"Invalid Select: {e.message}") from None
+        raise
+
+
+def _duplicate_column(name: str, node, scope, ctx) -> AnalysisError:
+    """ksqlDB's error for a second column named ``name``: "`NAME` TYPE" (the type of the
+    duplicate, when it compiles)."""
+    try:
+        typ = f" {compile_expr(node, scope, ctx).type}"
+    except AnalysisError:
+        typ = ""
+    return AnalysisError(f"Duplicate value columns found in schema: `{name}`{typ}")
+
+
 def missing_from_projection(sink: str, one: str, many: str, missing: list[str]) -> AnalysisError:
     """ksqlDB's "must include the key column(s) … in its projection" error."""
     if len(missing) == 1:
@@ -437,9 +461,9 @@ def _plan_projection(select, scope: RowScope, key_names: list[str], partition_ex
             raise AnalysisError(
                 f"Reserved column name in select: `{name}`. Please remove or alias the column.")
         if name in seen:
-            raise AnalysisError(f"Duplicate value columns found in schema: `{name}`")
+            raise _duplicate_column(name, node, scope, ctx)
         seen.add(name)
-        compiled = compile_expr(node, scope, ctx)
+        compiled = compile_select_item(node, scope, ctx)
         namespace = VALUE
         key_source = _key_reference(node, scope, key_names, partition_exprs)
         if key_source is not None and key_source not in key_cols and persistent:

@@ -133,3 +133,36 @@ def test_cli_output_and_json(qtt_file, tmp_path, capsys):
     assert main([str(qtt_file), "-k", "json filter"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "1 passed, 0 failed, 0 skipped"
     assert main([str(qtt_file), "--fail-under", "4"]) == 1
+
+
+def test_sink_topics_of_create_as_select():
+    from ksqlpy.conformance.qtt import _declared_topics, _sink_topics
+
+    stmts = ["CREATE STREAM S (A INT) WITH (kafka_topic='s', value_format='JSON');",
+             "CREATE STREAM OUT AS SELECT * FROM S;",
+             "CREATE TABLE `low` WITH (KAFKA_TOPIC='t1') AS SELECT A, COUNT(*) FROM S GROUP BY A;"]
+    assert _sink_topics(stmts, {}) == {"OUT", "t1"}
+    assert _sink_topics(stmts[1:2], {"ksql.output.topic.name.prefix": "p_"}) == {"p_OUT"}
+    assert _declared_topics(stmts[0], 4) == [("s", 4)]
+    assert _declared_topics(stmts[0].replace(")", ", partitions=2)", 2)[:-1] + ";", 4) \
+        == [("s", 2)]
+    assert _declared_topics(stmts[1]) == []
+
+
+def test_multi_partition_output_is_read_in_production_order(tmp_path):
+    """ksqlDB's runner reads a topic back in production order whatever the partitions."""
+    doc = {"tests": [{
+        "name": "four partitions",
+        "statements": [
+            "CREATE STREAM S (K STRING KEY, V INT) WITH (kafka_topic='s', value_format='JSON', "
+            "partitions=4);",
+            "CREATE STREAM OUT AS SELECT * FROM S;"],
+        "inputs": [{"topic": "s", "key": k, "value": {"V": i}}
+                   for i, k in enumerate(["a", "b", "c", "d", "e", "f", "g", "h"])],
+        "outputs": [{"topic": "OUT", "key": k, "value": {"V": i}}
+                    for i, k in enumerate(["a", "b", "c", "d", "e", "f", "g", "h"])],
+    }]}
+    path = tmp_path / "order.json"
+    path.write_text(json.dumps(doc))
+    [r] = run_paths([str(path)])
+    assert r.status == "pass", r.reason
