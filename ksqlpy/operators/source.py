@@ -124,6 +124,10 @@ def _sql_headers(headers: pa.Array) -> pa.Array:
     """Kafka headers as the SQL type ARRAY<STRUCT<KEY STRING, VALUE BYTES>>."""
     if isinstance(headers, pa.ChunkedArray):
         headers = headers.combine_chunks()
+    if headers.offset and headers.null_count:
+        # a slice (a log read starting mid-batch): Arrow cannot pair its offsets with a
+        # null mask, so copy it out first
+        headers = pa.concat_arrays([pa.array([], headers.type), headers])
     flat = headers.values
     items = pa.StructArray.from_arrays([flat.field("key"), flat.field("value")],
                                        fields=list(_HEADER_STRUCT))
