@@ -9,11 +9,20 @@ side by side plus ``__join_key`` and ``ROWTIME``.
   side's rows within WITHIN. Without GRACE PERIOD unmatched outer rows are emitted at once
   (ksqlDB's old semantics); with it they wait until their window closes.
 - table–table on the primary key, and foreign-key table–table joins.
+
+State is durable like an aggregation's: each join has a store (``store_name``) whose
+changelog records are the batch's state changes, one pickled record per batch (see
+``_Join.changelog``), committed with the batch's output and offsets; ``restore_changelog``
+replays them on start. Changes are tracked only once the store is in use (a persistent
+query asks for its changelog after every batch; push queries never do): the first changelog
+record is then a snapshot of the whole state.
 """
 
 from __future__ import annotations
 
 import bisect
+import pickle
+import re
 from typing import Iterable
 
 import pyarrow as pa
@@ -45,9 +54,19 @@ class Prefix(Operator):
 
 
 class JoinSide(Operator):
+    """One input of a join. The join's store is reached through its first side (a query
+    finds stores among its routes' operators, and every join has one side on the first
+    source's route): that side alone has ``changelog`` / ``restore_changelog`` /
+    ``store_name``, so a join reached by several routes has one store."""
+
     def __init__(self, join, side: int):
         self.join = join
         self.side = side
+        if hasattr(join, "changelog") and getattr(join, "_store_side", None) is None:
+            join._store_side = self
+            self.changelog = join.changelog
+            self.restore_changelog = join.restore_changelog
+            self.store_name = join.store_name
 
     def process(self, batch: pa.RecordBatch) -> Iterable[pa.RecordBatch]:
         if batch.num_rows == 0:
@@ -69,6 +88,53 @@ class _Join:
             fields += [pa.field(n, t) for n, t in side_cols]
         fields.append(pa.field(OP_COL, pa.bool_()))
         self.schema = pa.schema(fields)
+        self._tracking = False  # recording state changes for the changelog
+
+    # -- the store --------------------------------------------------------------------------
+    _STORE = "KSTREAM-JOIN-{}-store"
+
+    @property
+    def alias(self) -> str:
+        """The right source's alias: unique within a query (each join adds one source), so
+        it tells the stores of an n-way join apart. Side columns are ``ALIAS_COLUMN`` with the
+        pseudo column ROWTIME first."""
+        first = self.columns[RIGHT][0][0] if self.columns[RIGHT] else "RIGHT"
+        return first.removesuffix("_ROWTIME")
+
+    @property
+    def store_name(self) -> str:
+        return self._STORE.format(re.sub(r"[^A-Za-z0-9._-]", "_", self.alias))
+
+    def changelog(self) -> list[tuple[bytes, bytes]]:
+        """The state changes since the last call as one record (a pickled list of changes);
+        the first call, before which nothing was tracked, gives the whole state."""
+        if not self._tracking:
+            self._tracking = True
+            changes = self._snapshot()
+        else:
+            changes = self._changes()
+        if not changes:
+            return []
+        return [(b"join", pickle.dumps(changes, protocol=pickle.HIGHEST_PROTOCOL))]
+
+    def restore_changelog(self, records: list[tuple[bytes, bytes | None]]) -> None:
+        """Apply the changelog's records in order (partitions one after another)."""
+        changes: list = []
+        for _, v in records:
+            if v is not None:
+                changes.extend(pickle.loads(v))
+        self._apply(changes)
+        self._tracking = True
+        self._changes()  # nothing to write back
+
+    def _snapshot(self) -> list:
+        raise NotImplementedError
+
+    def _changes(self) -> list:
+        raise NotImplementedError
+
+    def _apply(self, changes: list) -> None:
+        raise NotImplementedError
 
     def outer(self, side: int) -> bool:
         """Does an unmatched row of ``side`` produce a null-padded row?"""
@@ -198,17 +264,25 @@ class KeyedRows:
 
 
 class StreamTableJoin(_Join):
-    """Stream (left) rows look up the table's (right) row for their key at that moment."""
+    """Stream (left) rows look up the table's (right) row for their key at that moment.
+
+    Store: the table side's rows, named like ksqlDB's materialized table source
+    (``KafkaTopic_<alias>-Reduce``); a changelog record holds the changed keys' rows."""
+
+    _STORE = "KafkaTopic_{}-Reduce"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.table = KeyedRows(self.columns[RIGHT])
+        self.recent: list = []  # the table side's (keys, batch, live) since the last changelog
 
     def process_side(self, batch: pa.RecordBatch, side: int):
         keys = _keys(self.key_fns[side], batch)
         live = batch.column(OP_COL).to_pylist()
         if side == RIGHT:
             self.table.update(keys, batch, live)
+            if self._tracking:
+                self.recent.append((keys, batch, live))
             return ()
         n = batch.num_rows
         rows, found = self.table.lookup(keys)
@@ -225,8 +299,57 @@ class StreamTableJoin(_Join):
             out = out.filter(pa.array(keep))
         return (out,) if out.num_rows else ()
 
+    def _snapshot(self) -> list:
+        self.recent = []
+        keys = list(self.table.index)
+        if not keys:
+            return []
+        rows, found = self.table.lookup(keys)
+        return [(keys, _batch(rows, self.table.schema), found)]
+
+    def _changes(self) -> list:
+        """[(keys, their rows, live)]: each key changed since the last changelog once, with
+        its latest row (live False: deleted). Built from the batches, not the whole table."""
+        if not self.recent:
+            return []
+        last: dict = {}
+        base = 0
+        for keys, batch, live in self.recent:
+            for i, (k, ok) in enumerate(zip(keys, live)):
+                if k is not None:
+                    last[k] = (base + i, ok)
+            base += batch.num_rows
+        schema = self.table.schema
+        table = pa.Table.from_batches(
+            [pa.RecordBatch.from_arrays([b.column(f.name) for f in schema], schema=schema)
+             for _, b, _ in self.recent], schema=schema)
+        self.recent = []
+        if not last:
+            return []
+        keys = list(last)
+        rows = table.take(pa.array([last[k][0] for k in keys], pa.int64()))
+        return [(keys, _batch(rows, schema), [last[k][1] for k in keys])]
+
+    def _apply(self, changes: list) -> None:
+        for keys, batch, live in changes:
+            self.table.update(keys, batch, live)
+
+
+def _batch(table: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([table.column(f.name).combine_chunks() for f in schema],
+                                      schema=schema)
+
 
 class StreamStreamJoin(_Join):
+    """Store: both sides' window buffers, the unmatched outer rows awaiting their window's
+    close, and the stream times (ksqlDB's ``KSTREAM-JOINTHIS`` / ``-JOINOTHER`` window stores
+    and outer-join store in one). A changelog record lists the batch's changes in order: rows
+    added to a buffer, keys expired, outer rows awaiting close, outer rows gone from the wait
+    (matched, or emitted when their window closed — so a restart never emits them again), and
+    the times."""
+
+    _STORE = "KSTREAM-JOIN-{}-store"
+
     def __init__(self, *args, before: int, after: int, grace: int | None, **kwargs):
         super().__init__(*args, **kwargs)
         self.before, self.after = before, after
@@ -238,6 +361,8 @@ class StreamStreamJoin(_Join):
         self.stream_time = -1
         self.pending: list = []                         # (ts, seq, side, key, values)
         self.seq = 0
+        self.journal: list = []                         # changes since the last changelog
+        self._written: tuple | None = None              # the times last written
 
     def process_side(self, batch: pa.RecordBatch, side: int):
         keys = _keys(self.key_fns[side], batch)
@@ -258,6 +383,8 @@ class StreamStreamJoin(_Join):
         self.store_time[side] = max(self.store_time[side], ts)
         if ts >= self.store_time[side] - self.retention:
             bisect.insort(self.stores[side].setdefault(key, []), (ts, self.seq, vals))
+            if self._tracking:
+                self.journal.append(("A", side, key, ts, self.seq, vals))
         self.stream_time = max(self.stream_time, ts)
         if ts == self.stream_time and self.grace is not None:
             self._emit_closed(out)
@@ -278,21 +405,29 @@ class StreamStreamJoin(_Join):
             out.append((ts, key, lv, rv, True))
         else:
             bisect.insort(self.pending, (ts, self.seq, side, key, vals))
+            if self._tracking:
+                self.journal.append(("P", ts, self.seq, side, key, vals))
 
     def _forget_pending(self, side, key, ts, seq):
         for i, p in enumerate(self.pending):
-            if p[1] == seq:
+            # seq and key: after a restore that merged partitions, seqs of different keys
+            # may repeat (each partition's owner counted its own)
+            if p[1] == seq and p[3] == key:
                 del self.pending[i]
+                if self._tracking:
+                    self.journal.append(("U", seq, key))
                 return
 
     def _emit_closed(self, out):
         keep = []
         for p in self.pending:
-            ts, _, side, key, vals = p
+            ts, seq, side, key, vals = p
             lookback = self.after if side == LEFT else self.before
             if ts + lookback + self.grace < self.stream_time:
                 lv, rv = (vals, None) if side == LEFT else (None, vals)
                 out.append((ts, key, lv, rv, True))
+                if self._tracking:
+                    self.journal.append(("U", seq, key))
             else:
                 keep.append(p)
         self.pending = keep
@@ -302,16 +437,87 @@ class StreamStreamJoin(_Join):
         store = self.stores[side]
         if len(store) > 4096:
             for k in [k for k, rows in store.items() if rows[-1][0] < horizon]:
-                del store[k]
+                rows = store.pop(k)
+                if self._tracking:
+                    self.journal.append(("X", side, k, max(r[1] for r in rows)))
+
+    # -- the store --------------------------------------------------------------------------
+    def _times(self) -> tuple:
+        return ("T", self.store_time[LEFT], self.store_time[RIGHT], self.stream_time, self.seq)
+
+    def _snapshot(self) -> list:
+        self.journal = []
+        changes = [("A", side, key, ts, seq, vals)
+                   for side in (LEFT, RIGHT) for key, rows in self.stores[side].items()
+                   for ts, seq, vals in rows]
+        changes += [("P", *p) for p in self.pending]
+        self._written = self._times()
+        changes.append(self._written)
+        return changes
+
+    def _changes(self) -> list:
+        """The journal, and the times whenever they moved (stream time decides what is
+        emitted at once and what waits, even in a batch that changed nothing else)."""
+        times = self._times()
+        if not self.journal and times == self._written:
+            return []
+        changes, self.journal = self.journal, []
+        self._written = times
+        changes.append(times)
+        return changes
+
+    def _apply(self, changes: list) -> None:
+        """Order-independent across partitions: a batch of one partition may close (emit)
+        or expire another partition's rows, and partitions restore one after another. So
+        the outer rows still waiting are those added and never removed, and a key's rows are
+        those added after (higher seq than) its last expiry; a key's rows all come from one
+        partition, where seq only grows."""
+        pending = {(p[1], p[3]): p for p in self.pending}
+        gone = set()
+        expired: tuple[dict, dict] = ({}, {})
+        for c in changes:
+            kind = c[0]
+            if kind == "A":
+                _, side, key, ts, seq, vals = c
+                bisect.insort(self.stores[side].setdefault(key, []), (ts, seq, vals))
+            elif kind == "P":
+                pending[(c[2], c[4])] = c[1:]
+            elif kind == "U":
+                gone.add((c[1], c[2]))
+            elif kind == "X":
+                _, side, key, upto = c
+                expired[side][key] = max(expired[side].get(key, upto), upto)
+            else:  # the times are the latest of any partition
+                _, left, right, stream, seq = c
+                self.store_time = [max(self.store_time[LEFT], left),
+                                   max(self.store_time[RIGHT], right)]
+                self.stream_time = max(self.stream_time, stream)
+                self.seq = max(self.seq, seq)
+        for side in (LEFT, RIGHT):
+            store = self.stores[side]
+            for key, upto in expired[side].items():
+                rows = [r for r in store.get(key, ()) if r[1] > upto]
+                if rows:
+                    store[key] = rows
+                else:
+                    store.pop(key, None)
+        self.pending = sorted((p for k, p in pending.items() if k not in gone),
+                              key=lambda p: (p[0], p[1]))
 
 
 class TableTableJoin(_Join):
-    """Primary-key join of two tables; every change re-evaluates the key's joined row."""
+    """Primary-key join of two tables; every change re-evaluates the key's joined row.
+
+    Store: both tables' rows by key (ksqlDB materializes each side); a changelog record
+    holds the changed keys' rows (None: deleted)."""
+
+    _STORE = "KTABLE-JOIN-{}-store"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.rows: tuple[dict, dict] = ({}, {})
         self.times: tuple[dict, dict] = ({}, {})
+        self.dirty: tuple[set, set] = (set(), set())
 
     def process_side(self, batch: pa.RecordBatch, side: int):
         keys = _keys(self.key_fns[side], batch)
@@ -329,8 +535,11 @@ class TableTableJoin(_Join):
                 self.times[side][key] = ts
             elif key in mine:
                 deleted = mine.pop(key)
+                self.times[side].pop(key, None)
             else:
                 continue  # deleting a row that is not there changes nothing
+            if self._tracking:
+                self.dirty[side].add(key)
             theirs = self.rows[other].get(key)
             if theirs is None and not self.outer(side):
                 continue
@@ -352,10 +561,37 @@ class TableTableJoin(_Join):
             out.append((max(ts, ots), key, lv, rv, live_row))
         return (self._rows(out),) if out else ()
 
+    def _snapshot(self) -> list:
+        self.dirty = (set(self.rows[LEFT]), set(self.rows[RIGHT]))
+        return self._changes()
+
+    def _changes(self) -> list:
+        """[(side, key, values or None, ts)]"""
+        out = []
+        for side in (LEFT, RIGHT):
+            rows, times = self.rows[side], self.times[side]
+            out += [(side, k, rows.get(k), times.get(k)) for k in self.dirty[side]]
+        self.dirty = (set(), set())
+        return out
+
+    def _apply(self, changes: list) -> None:
+        for side, key, vals, ts in changes:
+            if vals is None:
+                self.rows[side].pop(key, None)
+                self.times[side].pop(key, None)
+            else:
+                self.rows[side][key] = vals
+                self.times[side][key] = ts
+
 
 class ForeignKeyJoin(_Join):
     """Left table rows join the right table's row whose primary key equals their foreign key.
-    The output is keyed by the left table's key."""
+    The output is keyed by the left table's key.
+
+    Store: both tables' rows (ksqlDB's subscription and right-table stores); a changelog
+    record holds the changed keys' entries (None: deleted)."""
+
+    _STORE = "KTABLE-FK-JOIN-{}-store"
 
     def __init__(self, *args, left_key: Compiled, **kwargs):
         super().__init__(*args, **kwargs)
@@ -363,6 +599,7 @@ class ForeignKeyJoin(_Join):
         self.left: dict = {}                # left pk -> (fk, values, ts)
         self.by_fk: dict = {}               # fk -> set of left pks
         self.right: dict = {}               # right pk -> (values, ts)
+        self.dirty: tuple[set, set] = (set(), set())
 
     def process_side(self, batch: pa.RecordBatch, side: int):
         live = batch.column(OP_COL).to_pylist()
@@ -375,6 +612,8 @@ class ForeignKeyJoin(_Join):
             for pk, fk, ok, ts, vals in zip(pks, fks, live, ts_list, values):
                 if pk is None:
                     continue
+                if self._tracking:
+                    self.dirty[LEFT].add(pk)
                 old = self.left.pop(pk, None)
                 if old is not None:
                     self.by_fk.get(old[0], set()).discard(pk)
@@ -401,6 +640,8 @@ class ForeignKeyJoin(_Join):
                 self.right[key] = (vals, ts)
             elif self.right.pop(key, None) is None:
                 continue
+            if self._tracking:
+                self.dirty[RIGHT].add(key)
             for pk in sorted(self.by_fk.get(key, ()), key=_order):
                 fk, lvals, lts = self.left[pk]
                 if ok:
@@ -410,6 +651,29 @@ class ForeignKeyJoin(_Join):
                 else:
                     out.append((max(ts, lts), pk, lvals, None, True))
         return (self._rows(out),) if out else ()
+
+    def _snapshot(self) -> list:
+        self.dirty = (set(self.left), set(self.right))
+        return self._changes()
+
+    def _changes(self) -> list:
+        """[(side, key, entry or None)]"""
+        out = [(LEFT, k, self.left.get(k)) for k in self.dirty[LEFT]]
+        out += [(RIGHT, k, self.right.get(k)) for k in self.dirty[RIGHT]]
+        self.dirty = (set(), set())
+        return out
+
+    def _apply(self, changes: list) -> None:
+        for side, key, entry in changes:
+            store = self.left if side == LEFT else self.right
+            if entry is None:
+                store.pop(key, None)
+            else:
+                store[key] = entry
+        self.by_fk = {}
+        for pk, (fk, _, _) in self.left.items():
+            if fk is not None:
+                self.by_fk.setdefault(fk, set()).add(pk)
 
 
 class WindowedJoinKey(Operator):
