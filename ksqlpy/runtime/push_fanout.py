@@ -164,7 +164,10 @@ def rows_of(batches: list[pa.RecordBatch], names: list[str]) -> list[list]:
     rows: list[list] = []
     for out in batches:
         if out.num_rows:
-            cols = [out.column(n).to_pylist() for n in names]
+            # a projected ROWTIME sits next to the record's own ROWTIME column: the last
+            # column of a name is the projected one
+            cols = [out.column(out.schema.get_all_field_indices(n)[-1]).to_pylist()
+                    for n in names]
             rows.extend(map(list, zip(*cols)))
     return rows
 
