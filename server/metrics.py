@@ -51,6 +51,12 @@ class Metrics:
         for q in queries:
             add(f'ksqlpy_query_running{{query_id="{_esc(q.id)}"}} '
                 f'{1 if q.state == "RUNNING" else 0}')
+        add("# HELP ksqlpy_query_partitions_owned Input partitions a persistent query "
+            "processes on this server (scale-out splits them among servers).")
+        add("# TYPE ksqlpy_query_partitions_owned gauge")
+        for q in queries:
+            add(f'ksqlpy_query_partitions_owned{{query_id="{_esc(q.id)}"}} '
+                f'{q.partitions_owned}')
         add("# HELP ksqlpy_processing_log_errors_total Records that failed in a query.")
         add("# TYPE ksqlpy_processing_log_errors_total counter")
         counts = engine.processing_log.counts if engine is not None else {}

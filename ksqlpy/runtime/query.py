@@ -223,6 +223,12 @@ class PersistentQuery:
                 out.append((topic, p, records(keys, values, [0] * len(keys))))
         return out
 
+    @property
+    def partitions_owned(self) -> int:
+        """How many of its input partitions (sources and repartition topics) this server
+        processes now."""
+        return len(self._all_partitions()) if self.owned is None else len(self.owned)
+
     def _owns(self, topic: str, partition: int) -> bool:
         return self.owned is None or (topic, partition) in self.owned
 

@@ -195,10 +195,29 @@ def _insert(server, rows):
     assert status == 200, body
 
 
-def _records_in(server) -> int:
+def _metric(server, name: str) -> dict[str, int]:
+    """A per-query metric of the server's /metrics, by query id."""
     _, _, body = server.request("GET", "/metrics")
-    return sum(int(float(line.rsplit(" ", 1)[1])) for line in body.decode().splitlines()
-               if line.startswith("ksqlpy_query_records_in_total{"))
+    out = {}
+    for line in body.decode().splitlines():
+        if line.startswith(name + "{"):
+            labels, value = line.rsplit(" ", 1)
+            out[labels.split('"')[1]] = int(float(value))
+    return out
+
+
+def _records_in(server) -> int:
+    return sum(_metric(server, "ksqlpy_query_records_in_total").values())
+
+
+def _wait_owned(check, timeout=90, what=lambda: None):
+    """Wait until ``check()`` (on the servers' owned-partition gauges) holds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"the consumer groups did not settle: {what()}"
+        time.sleep(0.5)
 
 
 def _pull(server, key):
@@ -217,23 +236,28 @@ async def _read_outputs(bootstrap):
     try:
         reader = SimpleNamespace(log=log)
         return (latest_per_key(await topic_values(reader, "PER_ID")),
-                await topic_values(reader, "BIG"))
+                await topic_values(reader, "BIG"),
+                latest_per_key(await topic_values(reader, "PER_CUSTOMER")))
     finally:
         await log.close()
 
 
 def _wait_output(bootstrap, rows, timeout=90):
-    """Wait until PER_ID holds the totals of ``rows`` and BIG one record per row; BIG."""
+    """Wait until PER_ID and PER_CUSTOMER hold the totals of ``rows`` and BIG one record per
+    row; BIG."""
     import time
 
     totals = {k: {"N": n, "QTY": q} for k, (n, q) in expected_totals(rows).items()}
+    per_customer = dict(Counter(cust for _, cust, _, _ in rows))
+    per_customer = {k: {"N": n} for k, n in per_customer.items()}
     deadline = time.monotonic() + timeout
     while True:
-        per_id, big = asyncio.run(_read_outputs(bootstrap))
-        if per_id == totals and len(big) >= len(rows):
+        per_id, big, customers = asyncio.run(_read_outputs(bootstrap))
+        if per_id == totals and len(big) >= len(rows) and customers == per_customer:
             return big
         if time.monotonic() > deadline:
-            raise TimeoutError(f"output incomplete: {per_id} vs {totals}; {len(big)} rows")
+            raise TimeoutError(f"output incomplete: {per_id} vs {totals}; {len(big)} rows; "
+                               f"{customers} vs {per_customer}")
         time.sleep(0.5)
 
 
@@ -247,20 +271,26 @@ def test_a_server_killed_with_9_is_taken_over_with_no_lost_record(fresh_broker, 
     try:
         status, body = first.ksql(ORDERS.format(p=4) + (
             " CREATE TABLE per_id AS SELECT id, COUNT(*) AS n, SUM(qty) AS qty FROM orders "
-            "GROUP BY id; CREATE STREAM big AS SELECT id, qty FROM orders;"))
+            "GROUP BY id; CREATE STREAM big AS SELECT id, qty FROM orders; "
+            "CREATE TABLE per_customer AS SELECT customer, COUNT(*) AS n FROM orders "
+            "GROUP BY customer;"))
         assert status == 200, body
         second.start(60)
-        # trickle records in until the group has given the second server its share
-        sent, deadline = [], time.monotonic() + 90
-        while _records_in(second) == 0:
-            assert time.monotonic() < deadline, "the second server never got partitions"
-            batch = orders(4, 12, start=len(sent))
-            _insert(first, batch)
-            sent += batch
-            time.sleep(0.5)
-        wave1 = orders(120, 12, start=len(sent))
-        _insert(first, wave1)
-        sent += wave1
+        owned = "ksqlpy_query_partitions_owned"
+        # Records sent while a group rebalances may be processed twice (at least once: a
+        # commit the rebalance refuses is redone by the new owner), so the exact counts
+        # below need the groups settled: every query split between the two servers.
+        # input partitions: orders' 4, and 4 of the GROUP BY customer's repartition topic
+        total = {"CTAS_PER_ID_0": 4, "CSAS_BIG_1": 4, "CTAS_PER_CUSTOMER_2": 8}
+
+        def split():
+            a, b = _metric(first, owned), _metric(second, owned)
+            return all(a.get(q, 0) > 0 and b.get(q, 0) > 0 and a[q] + b[q] == n
+                       for q, n in total.items())
+
+        _wait_owned(split)
+        sent = orders(120, 12)
+        _insert(first, sent)
         _wait_output(fresh_broker.bootstrap, sent)
         assert _records_in(first) > 0 and _records_in(second) > 0  # the work was split
         n, q = expected_totals(sent)["k3"]
@@ -268,11 +298,14 @@ def test_a_server_killed_with_9_is_taken_over_with_no_lost_record(fresh_broker, 
 
         second.proc.kill()  # kill -9: no leave-group, the broker notices at session timeout
         second.proc.wait()
+        # the first server takes everything over
+        _wait_owned(lambda: _metric(first, owned) == total, what=lambda: (
+            _metric(first, owned), total))
         wave2 = orders(120, 12, start=len(sent))
         _insert(first, wave2)
         sent += wave2
         big = _wait_output(fresh_broker.bootstrap, sent)
-        # no record lost; nothing was in flight at the kill, so none repeated either
+        # no record lost; nothing was in flight at the kill or a rebalance, so none repeated
         assert Counter(k for k, _, _ in big) == Counter(oid for oid, *_ in sent)
         n, q = expected_totals(sent)["k3"]
         assert _pull(first, "k3") == [["k3", n, q]]
