@@ -286,7 +286,7 @@ KSQLDB_INFERRED_PARTITIONS = 4
 #: splits each output batch with split_by_partition), so their production order is lost.
 #: Once the query appends its output as consecutive same-partition runs, in order, set this
 #: to KSQLDB_INFERRED_PARTITIONS: the runner already reads every topic in production order.
-INFERRED_PARTITIONS = 1
+INFERRED_PARTITIONS = KSQLDB_INFERRED_PARTITIONS
 
 
 def _declared_topics(stmt: str, default: int = 1) -> list[tuple[str, int]]:

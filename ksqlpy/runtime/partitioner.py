@@ -56,3 +56,18 @@ def split_by_partition(batch: pa.RecordBatch, partitions: int) -> dict[int, pa.R
     for p in sorted(set(parts)):
         out[p] = batch.filter(pa.array([x == p for x in parts]))
     return out
+
+
+def split_in_order(batch: pa.RecordBatch, partitions: int) -> list[tuple[int, pa.RecordBatch]]:
+    """``batch`` as (partition, records) appends. Where it costs few appends (at most two
+    runs per partition) the records keep their order across partitions, as consecutive
+    same-partition runs; a larger interleaving is grouped by partition (one append each),
+    which keeps the order within each partition, all Kafka promises."""
+    if partitions <= 1:
+        return [(0, batch)]
+    parts = partitions_for(batch.column("key"), partitions)
+    starts = [i for i in range(len(parts)) if i == 0 or parts[i] != parts[i - 1]]
+    if len(starts) <= 2 * partitions:
+        ends = starts[1:] + [len(parts)]
+        return [(parts[a], batch.slice(a, b - a)) for a, b in zip(starts, ends)]
+    return sorted(split_by_partition(batch, partitions).items())

@@ -23,7 +23,7 @@ from ksqlpy.operators.sink import SinkEncoder
 from ksqlpy.operators.source import SourceDecoder
 from ksqlpy.plan.partitioning import partition_local
 from ksqlpy.plan.planner import QueryPlan
-from ksqlpy.runtime.partitioner import split_by_partition
+from ksqlpy.runtime.partitioner import split_in_order
 from ksqlpy.runtime.repartition import RepartitionDecoder, RepartitionWriter, plan_cuts
 from ksqlpy.runtime.push_fanout import (PushBuffer, RowBlock, SharedPushPipeline, is_shareable,
                                       rows_of, share_key, shared_pipeline)
@@ -174,7 +174,7 @@ class PersistentQuery:
         self.stats.records_out += out.num_rows
         info = self.log.topic(self.sink_topic)
         return [(self.sink_topic, p, b)
-                for p, b in split_by_partition(out, info.partitions if info else 1).items()]
+                for p, b in split_in_order(out, info.partitions if info else 1)]
 
     async def process(self, topic: str, partition: int, batch: pa.RecordBatch,
                       txn=None) -> None:
