@@ -46,6 +46,7 @@ class Source:
     key_features: tuple[str, ...] = ()
     value_features: tuple[str, ...] = ()
     writer_query: str | None = None        # id of the C*AS query that writes it, if any
+    cas_target: bool = False               # created by CREATE ... AS SELECT
 
     @property
     def type_name(self) -> str:
@@ -87,6 +88,21 @@ class Catalog:
                 f"Cannot add {source.kind.lower()} '{source.name}': A "
                 f"{existing.kind.lower()} with the same name already exists")
         self._sources[source.name] = source
+
+    def alternatives_hint(self, name: str, kind: str | None = None) -> str:
+        """ksqlDB's hint for an unknown source name that differs from a known one only in
+        case: a line suggesting the name with or without double quotes (or "")."""
+        for s in self._sources.values():
+            if s.name == name or s.name.upper() != name.upper():
+                continue
+            if kind is not None and s.kind != kind:
+                continue
+            if s.name == s.name.upper():
+                return (f"\nDid you mean {s.name}? Hint: try removing double quotes from the "
+                        f"source name.")
+            return (f"\nDid you mean \"{s.name}\"? Hint: wrap the source name in double quotes "
+                    f"to make it case-sensitive.")
+        return ""
 
     def remove(self, name: str) -> Source:
         return self._sources.pop(name)

@@ -55,6 +55,53 @@ def has_aggregation(select: exp.Select) -> bool:
     return False
 
 
+def bounds_group_by(select: exp.Select) -> bool:
+    """ksqlpy's extension: a windowed aggregation whose GROUP BY is exactly the two window
+    bounds (``GROUP BY WINDOWSTART, WINDOWEND``, either order) means one row per window."""
+    group = select.args.get("group")
+    if select.args.get("window") is None or group is None or len(group.expressions) != 2:
+        return False
+    names = {name_of(g.this) for g in group.expressions
+             if isinstance(g, exp.Column) and not isinstance(g.this, exp.Star)}
+    return names == {WINDOWSTART, WINDOWEND}
+
+
+def check_window_bounds(select: exp.Select) -> None:
+    """ksqlDB's rule for a query with a WINDOW clause: the window bounds columns can only be
+    used in its SELECT clause, outside aggregate calls. Checked, as ksqlDB does, in the
+    SELECT's aggregate arguments, then WHERE, GROUP BY and HAVING. The one exception is
+    ksqlpy's ``GROUP BY WINDOWSTART, WINDOWEND`` (see ``bounds_group_by``)."""
+    if select.args.get("window") is None:
+        return
+
+    def bounds_in(node):
+        for col in node.find_all(exp.Column):
+            if not isinstance(col.this, exp.Star) and name_of(col.this) in (WINDOWSTART,
+                                                                          WINDOWEND):
+                return name_of(col.this)
+        return None
+
+    places = []
+    for item in select.expressions:
+        places += [fn for fn in item.find_all(exp.Anonymous) if is_aggregate(fn.name)]
+    where = select.args.get("where")
+    if where is not None:
+        places.append(where.this)
+    group = select.args.get("group")
+    if group is not None and not bounds_group_by(select):
+        places += list(group.expressions)
+    having = select.args.get("having")
+    if having is not None:
+        places.append(having.this)
+    for node in places:
+        name = bounds_in(node)
+        if name is not None:
+            raise AnalysisError(
+                f"Window bounds column {name} can only be used in the SELECT clause of "
+                f"windowed aggregations and can not be passed to aggregate functions.\n"
+                f"See https://github.com/confluentinc/ksql/issues/4397")
+
+
 def _strip_qualifiers(node: exp.Expression, aliases: set[str], keep: bool = False) -> None:
     """Single-source queries: drop validated qualifiers so that ``t.x`` and ``x`` compare
     equal. Joins (``keep``) need them to resolve columns."""
@@ -100,14 +147,16 @@ class _AggScope(RowScope):
 
 
 def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileContext, *,
-                     sink_name: str | None, properties: dict, operators: list, steps: list):
+                     sink_name: str | None, properties: dict, operators: list, steps: list,
+                     sink_timestamp: str | None = None):
     """Append the aggregation's operators/steps; return (output schema, window def)."""
     persistent = sink_name is not None
     joined = hasattr(scope, "qualified")
     for item in select.expressions:
         _strip_qualifiers(item, scope.aliases, joined)
     group = select.args.get("group")
-    group_exprs = list(group.expressions) if group else []
+    # parentheses around a whole grouping expression don't change it: GROUP BY (A + B)
+    group_exprs = [_unparen(g) for g in group.expressions] if group else []
     for g in group_exprs:
         _strip_qualifiers(g, scope.aliases, joined)
     having = select.args.get("having")
@@ -157,18 +206,11 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
                 raise AnalysisError(f"Reserved column name in select: `{name_of(item.this)}`. "
                                     f"Please remove or alias the column.")
     window = window_def(spec) if spec is not None else None
-    if window is not None:
+    check_window_bounds(select)
+    if window is not None and bounds_group_by(select):
         # GROUP BY WINDOWSTART, WINDOWEND: ksqlDB refuses it; ksqlpy reads it as what users
         # mean — one row per window (a global aggregate per window, no key columns).
-        bounds = [g for g in group_exprs if isinstance(g, exp.Column)
-                  and name_of(g.this) in (WINDOWSTART, WINDOWEND) and not g.args.get("table")]
-        group_exprs = [g for g in group_exprs if g not in bounds]
-    for g in group_exprs:
-        for col in g.find_all(exp.Column):
-            if name_of(col.this) in (WINDOWSTART, WINDOWEND):
-                raise AnalysisError(
-                    f"Window bounds column {name_of(col.this)} can only be used in the SELECT "
-                    f"clause of windowed aggregations")
+        group_exprs = []
     emit = select.args.get("emit")
     emit_final = emit is not None and str(emit.this).upper() == "FINAL"
     if emit_final and window is None:
@@ -184,9 +226,21 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
     items = []
     for item in select.expressions:
         alias = name_of(item.args["alias"]) if isinstance(item, exp.Alias) else None
-        node = item.this if isinstance(item, exp.Alias) else item
-        if isinstance(node, exp.Star):
+        node = _unparen(item.this if isinstance(item, exp.Alias) else item)
+        star = isinstance(node, exp.Star) or (isinstance(node, exp.Column)
+                                              and isinstance(node.this, exp.Star))
+        if star and joined:
             raise AnalysisError("SELECT * is not supported with GROUP BY.")
+        if star:
+            # * is the source's columns, each then grouped or aggregated like any other
+            if isinstance(node, exp.Column) and node.table and \
+                    name_of(node.args["table"]) not in scope.aliases:
+                raise AnalysisError(f"'{name_of(node.args['table'])}' is not a valid "
+                                    f"stream/table name or alias.")
+            items += [[exp.column(exp.to_identifier(c.name, quoted=True)), None]
+                      for c in scope.order
+                      if c.namespace in (KEY, VALUE) or c.namespace.startswith("HEADER")]
+            continue
         items.append([node, alias])
     taken = {a for _, a in items if a} | {name_of(n.this) for n, a in items
                                           if a is None and isinstance(n, exp.Column)}
@@ -208,7 +262,14 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
         else:
             name = names.synthetic()
         if name in key_names:
-            raise AnalysisError(f"Duplicate GROUP BY expression: {_format(g)}")
+            # ksqlDB shows the expression with its columns qualified by the source
+            alias = getattr(scope, "alias", None)
+            if alias and not joined:
+                from ksqlpy.plan.planner import _qualified_text
+                shown = _qualified_text(g, alias)
+            else:
+                shown = _format(g)
+            raise AnalysisError(f"Duplicate GROUP BY expression: {shown}")
         key_names.append(name)
         key_fns.append(compiled)
 
@@ -344,6 +405,9 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
                             + ", ".join(bad) + "\nEither add the column(s) to the GROUP BY or "
                             "remove them from the SELECT.")
     if persistent:
+        from ksqlpy.plan.planner import check_sink_timestamp
+
+        check_sink_timestamp(sink_timestamp, [n for n, _ in out_items])
         missing = [_format(g) for g, k in zip(group_exprs, key_names) if k not in key_cols]
         if missing:
             from ksqlpy.plan.planner import missing_from_projection
@@ -362,6 +426,12 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
         ordered_keys = ()
         value_cols = [Column(n, c.type, VALUE) for n, c in out_items]
     return LogicalSchema(key=ordered_keys, value=tuple(value_cols)), window
+
+
+def _unparen(node: exp.Expression) -> exp.Expression:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
 
 
 def _non_aggregate_columns(node, post: RowScope, key_names) -> str:

@@ -76,7 +76,7 @@ def source_scope(source: Source, alias: str) -> RowScope:
         cols += [ScopeColumn(n, t, "WINDOW", n) for n, t in WINDOW_BOUNDS.items()]
     for c in source.schema.columns:
         cols.append(ScopeColumn(c.name, c.type, c.namespace, c.name))
-    return RowScope(cols, {alias, source.name})
+    return RowScope(cols, {alias, source.name}, alias)
 
 
 def _sql(node: exp.Expression) -> str:
@@ -209,8 +209,11 @@ def _plan_table_functions(select: exp.Select, scope: RowScope, ctx: CompileConte
 
 
 def plan_query(select: exp.Select, catalog: Catalog, properties: dict | None = None, *,
-               sink_name: str | None = None, ctx: CompileContext | None = None) -> QueryPlan:
-    """Plan a SELECT over one stream or table. ``sink_name`` is set for C*AS/INSERT INTO."""
+               sink_name: str | None = None, ctx: CompileContext | None = None,
+               sink_timestamp: str | None = None) -> QueryPlan:
+    """Plan a SELECT over one stream or table. ``sink_name`` is set for C*AS/INSERT INTO;
+    ``sink_timestamp`` is the sink's TIMESTAMP column (WITH clause), which must be one of the
+    projected columns (checked, as in ksqlDB, before the key columns are)."""
     normalize(select)
     from_ = select.args.get("from_") or select.args.get("from")
     if from_ is None:
@@ -225,6 +228,9 @@ def plan_query(select: exp.Select, catalog: Catalog, properties: dict | None = N
             f"{source_name} does not exist.")
     alias = name_of(table.args["alias"].this) if table.args.get("alias") else source_name
     ctx = ctx or CompileContext(properties=dict(properties or {}))
+    from ksqlpy.plan.aggregation import check_window_bounds
+
+    check_window_bounds(select)  # before WHERE is compiled, as ksqlDB's analyzer does
     if select.args.get("joins"):
         return _plan_join_query(select, catalog, ctx, source, alias, sink_name)
 
@@ -262,11 +268,14 @@ def plan_query(select: exp.Select, catalog: Catalog, properties: dict | None = N
     from ksqlpy.plan.aggregation import has_aggregation, plan_aggregation
 
     if has_aggregation(select):
+        if select.args.get("group") is not None and source.value_format.name == "KAFKA":
+            raise AnalysisError(f"Source(s) {alias} are using the 'KAFKA' value format. This "
+                                f"format does not yet support GROUP BY.")
         if _has_table_functions(select):
             raise AnalysisError("Table functions cannot be used with aggregations.")
         output, window = plan_aggregation(select, scope, source, ctx, sink_name=sink_name,
                                           properties=ctx.properties, operators=operators,
-                                          steps=steps)
+                                          steps=steps, sink_timestamp=sink_timestamp)
         return QueryPlan(source=source, alias=alias, operators=operators, output=output,
                          steps=steps, emit=_emit(select), limit=_limit(select),
                          where=where.this if where is not None else None, scope=scope,
@@ -295,7 +304,8 @@ def plan_query(select: exp.Select, catalog: Catalog, properties: dict | None = N
                       "tableFunctions": [f"{c[0]}({c[2].sql})" for c in tf_op.calls]})
     scope.clause = "SELECT"
     output, select_op = _plan_projection(select, scope, key_names, partition_exprs, ctx,
-                                         sink_name=sink_name, source=source)
+                                         sink_name=sink_name, source=source,
+                                         sink_timestamp=sink_timestamp)
     operators.append(select_op)
     steps.append({"@type": "streamSelect/v1" if source.kind == "STREAM" else "tableSelect/v1",
                   "keyColumnNames": [c.name for c in output.key],
@@ -399,13 +409,18 @@ CODEGEN_ERRORS = ("operator does not exist", "invalid input syntax", "Cast of ")
 
 
 def compile_select_item(node, scope, ctx):
-    """compile_expr for a SELECT item, with ksqlDB's "Invalid Select" for code-gen failures."""
+    """compile_expr for a SELECT item, with ksqlDB's "Invalid Select" for code-gen failures.
+    A column needs a type: a bare NULL has none (ksqlDB refuses it the same way)."""
     try:
-        return compile_expr(node, scope, ctx)
+        compiled = compile_expr(node, scope, ctx)
     except AnalysisError as e:
         if e.message.startswith(CODEGEN_ERRORS):
             raise AnalysisError(f"Invalid Select: {e.message}") from None
         raise
+    if compiled.type.base == "NULL":
+        raise AnalysisError("Can't infer a type of null. Please explicitly cast it to a "
+                            "required type, e.g. CAST(null AS VARCHAR).")
+    return compiled
 
 
 def _duplicate_column(name: str, node, scope, ctx) -> AnalysisError:
@@ -418,6 +433,13 @@ def _duplicate_column(name: str, node, scope, ctx) -> AnalysisError:
     return AnalysisError(f"Duplicate value columns found in schema: `{name}`{typ}")
 
 
+def check_sink_timestamp(column: str | None, names) -> None:
+    """The sink's TIMESTAMP column must be one of the columns the query projects."""
+    if column is not None and column not in names:
+        raise AnalysisError(f"The TIMESTAMP column set in the WITH clause does not exist in the "
+                            f"schema: '{column}'")
+
+
 def missing_from_projection(sink: str, one: str, many: str, missing: list[str]) -> AnalysisError:
     """ksqlDB's "must include the key column(s) … in its projection" error."""
     if len(missing) == 1:
@@ -428,20 +450,30 @@ def missing_from_projection(sink: str, one: str, many: str, missing: list[str]) 
                          f"in its projection (eg, SELECT {', '.join(missing)}...).")
 
 
-def _expand_items(select: exp.Select, scope: RowScope):
-    """Yield (expression, explicit alias or None) with * and src.* expanded."""
+def _expand_items(select: exp.Select, scope: RowScope, window_bounds: bool = False):
+    """Yield (expression, explicit alias or None) with * and src.* expanded. With
+    ``window_bounds`` (a transient query over a windowed source, as in ksqlDB's analyzer)
+    ``*`` also yields WINDOWSTART and WINDOWEND, right after the key columns."""
     for node, alias, star in select_items(select, scope.aliases):
         if star:
-            for c in scope.order:
-                if c.namespace in (KEY, VALUE) or c.namespace.startswith("HEADER"):
-                    yield exp.column(exp.to_identifier(c.name, quoted=True)), None
+            cols = [c for c in scope.order
+                    if c.namespace in (KEY, VALUE) or c.namespace.startswith("HEADER")]
+            if window_bounds:
+                at = max((i + 1 for i, c in enumerate(cols) if c.namespace == KEY), default=0)
+                bounds = [c for c in scope.order if c.namespace == "WINDOW"]
+                cols = cols[:at] + bounds + cols[at:]
+            for c in cols:
+                yield exp.column(exp.to_identifier(c.name, quoted=True)), None
             continue
         yield node, alias
 
 
 def _plan_projection(select, scope: RowScope, key_names: list[str], partition_exprs,
-                     ctx: CompileContext, *, sink_name: str | None, source: Source):
-    items = list(_expand_items(select, scope))
+                     ctx: CompileContext, *, sink_name: str | None, source: Source,
+                     sink_timestamp: str | None = None):
+    items = list(_expand_items(select, scope, window_bounds=(
+        sink_name is None and source.window is not None and not partition_exprs
+        and select.args.get("partition_by") is None)))
     taken = {a for _, a in items if a} | {
         name_of(n.this) for n, a in items if a is None and isinstance(n, exp.Column)}
     names = _Names(taken)
@@ -475,6 +507,7 @@ def _plan_projection(select, scope: RowScope, key_names: list[str], partition_ex
         compiled_items.append((name, compiled))
         described.append((name, _sql(node)))
     if persistent:
+        check_sink_timestamp(sink_timestamp, [n for n, _ in compiled_items])
         missing = [k for k in key_names if k not in key_cols]
         if missing:
             if partition_exprs and not isinstance(partition_exprs[0], exp.Column):
@@ -482,7 +515,9 @@ def _plan_projection(select, scope: RowScope, key_names: list[str], partition_ex
                 raise AnalysisError(
                     f"The query used to build `{sink_name}` must include the partitioning "
                     f"expression {shown} in its projection (eg, SELECT {shown}...).")
-            raise missing_from_projection(sink_name, "key column", "key columns", missing)
+            # ksqlDB names every key column, not just the missing ones
+            raise missing_from_projection(sink_name, "key column", "key columns",
+                                          list(key_names))
         if not value_cols:
             raise AnalysisError("The projection contains no value columns.")
     ordered_keys = tuple(key_cols[k] for k in key_names if k in key_cols)

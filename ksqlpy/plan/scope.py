@@ -20,10 +20,12 @@ class ScopeColumn:
 class RowScope:
     """Columns visible to expressions over one (possibly aliased) source."""
 
-    def __init__(self, columns: list[ScopeColumn], aliases: set[str]):
+    def __init__(self, columns: list[ScopeColumn], aliases: set[str],
+                 alias: str | None = None):
         self.columns = {c.name: c for c in columns}
         self.order = list(columns)
         self.aliases = aliases
+        self.alias = alias  # the single source's alias (its name unless aliased), if known
         self.clause = ""  # e.g. "WHERE", "SELECT": prefixes resolution errors like ksqlDB
 
     def resolve(self, qualifier: str | None, name: str) -> tuple[str, SqlType]:
@@ -40,4 +42,4 @@ class RowScope:
         return self.columns.get(name)
 
     def with_columns(self, columns: list[ScopeColumn]) -> RowScope:
-        return RowScope(columns, self.aliases)
+        return RowScope(columns, self.aliases, self.alias)

@@ -28,7 +28,8 @@ async def insert_values(engine, session, node) -> None:
     name = name_of(node.this)
     target = engine.catalog.source(name)
     if target is None:
-        raise AnalysisError(f"Cannot insert values into an unknown stream/table: {name}")
+        raise AnalysisError(f"Cannot insert values into an unknown stream/table: `{name}`"
+                            + engine.catalog.alternatives_hint(name))
     if target.writer_query is not None or target.is_source:
         raise AnalysisError(
             f"Cannot insert values into read-only {target.kind.lower()}: {name}"
@@ -40,6 +41,10 @@ async def insert_values(engine, session, node) -> None:
     values = list(node.expressions)
     insertable = [c for c in target.schema.columns if c.namespace not in (HEADER, HEADERS)]
     if not columns:
+        # no column list means every column, header columns included (which can't be set)
+        headers = [c.name for c in target.schema.columns if c.namespace in (HEADER, HEADERS)]
+        if headers:
+            raise AnalysisError(f"Cannot insert into HEADER columns: {', '.join(headers)}")
         columns = [c.name for c in insertable]
     if len(columns) != len(values):
         raise AnalysisError(

@@ -209,19 +209,23 @@ def _contains_map(t: SqlType) -> bool:
 
 
 def _window_info(props) -> WindowInfo | None:
+    """WINDOW_TYPE/WINDOW_SIZE of a CREATE STREAM/TABLE. ksqlDB checks these source
+    properties while parsing the statement, so their errors are parse errors."""
+    from ksqlpy.errors import ParseError
+
     wtype = props.str("WINDOW_TYPE")
     if not wtype:
         return None
     wtype = wtype.upper()
     if wtype not in ("TUMBLING", "HOPPING", "SESSION"):
-        raise AnalysisError(f"Invalid value {wtype} for property WINDOW_TYPE")
+        raise ParseError(f"Invalid value {wtype} for property WINDOW_TYPE")
     size = props.str("WINDOW_SIZE")
     if wtype == "SESSION":
         if size:
-            raise AnalysisError("'WINDOW_SIZE' should not be set for SESSION windows.")
+            raise ParseError("'WINDOW_SIZE' should not be set for SESSION windows.")
         return WindowInfo("SESSION", None)
     if not size:
-        raise AnalysisError(f"'WINDOW_SIZE' must be set for {wtype} windows.")
+        raise ParseError(f"'WINDOW_SIZE' must be set for {wtype} windows.")
     return WindowInfo(wtype, parse_duration_ms(size))
 
 
@@ -307,6 +311,15 @@ def name_of_str(text: str | None) -> str | None:
     return text.upper()
 
 
+def _location(node) -> str:
+    """ksqlDB's ``Line: L, Col: C: `` prefix for a name in the statement, when known."""
+    meta = getattr(node, "meta", None) or {}
+    if "line" not in meta or "col" not in meta:
+        return ""
+    col = meta["col"] - (meta.get("end", 0) - meta.get("start", 0))
+    return f"Line: {meta['line']}, Col: {col}: "
+
+
 def _exists_warning(text, existing):
     r = status(text, f"{existing.kind.lower()}/`{existing.name}`/create",
                f"A {existing.kind.lower()} with the same name already exists.")
@@ -350,7 +363,8 @@ async def create_as_select(engine, session, node, text):
     if select.args.get("limit") is not None:
         raise AnalysisError(f"CREATE {kind} AS SELECT statements don't support LIMIT clause.")
     properties = session.properties
-    plan = plan_query(select, engine.catalog, properties, sink_name=name)
+    plan = plan_query(select, engine.catalog, properties, sink_name=name,
+                      sink_timestamp=name_of_str(props.str("TIMESTAMP")))
     source = plan.source
     if any(s.kind == "TABLE" and s.window is not None for s in plan.sources):
         from ksqlpy.errors import KsqlError
@@ -384,7 +398,7 @@ async def create_as_select(engine, session, node, text):
                   value_format=value_fmt, statement=text, window=window,
                   timestamp_column=ts_col, timestamp_format=props.str("TIMESTAMP_FORMAT"),
                   partitions=partitions, replicas=replicas, key_features=key_features,
-                  value_features=value_features)
+                  value_features=value_features, cas_target=True)
     if ts_col:
         from ksqlpy.operators.timestamps import timestamp_extractor
 
@@ -415,10 +429,12 @@ async def insert_into(engine, session, node, text):
     name = name_of(node.this)
     target = engine.catalog.source(name)
     if target is None:
-        raise AnalysisError(f"{name} does not exist.")
+        raise AnalysisError(f"{_location(node.this)}Source `{name}` does not exist.")
     if target.kind != "STREAM":
         raise AnalysisError(
             f"INSERT INTO can only be used to insert into a stream. {name} is a table.")
+    if any(c.namespace in (HEADER, HEADERS) for c in target.schema.columns):
+        raise AnalysisError(f"Cannot insert into {name} because it has header columns")
     props = parse_with(node.args.get("properties"), allowed={"QUERY_ID"})
     properties = session.properties
     plan = plan_query(node.expression, engine.catalog, properties, sink_name=name)
@@ -426,6 +442,8 @@ async def insert_into(engine, session, node, text):
         raise AnalysisError(
             f"Incompatible schema between results and sink.\nResult schema is {plan.output}\n"
             f"Sink schema is {target.schema}")
+    if target.is_source:
+        raise AnalysisError(f"Cannot insert into read-only {target.kind.lower()}: {name}")
     query_id = props.str("QUERY_ID")
     if query_id:
         query_id = query_id.upper()
@@ -447,6 +465,44 @@ async def insert_values(engine, session, node, text):
     return None
 
 
+# -- ALTER ---------------------------------------------------------------------------------
+
+@handler("AlterSource")
+async def alter_source(engine, session, node, text):
+    """ALTER STREAM|TABLE x ADD [COLUMN] c type, ...: append value columns to a source
+    declared by CREATE STREAM/TABLE (ksqlDB's AlterSourceFactory and DdlCommandExec)."""
+    from dataclasses import replace
+
+    kind = node.args["kind"].upper()
+    name = name_of(node.this)
+    source = engine.catalog.source(name)
+    if source is not None and source.is_source:
+        raise AnalysisError(f"Cannot alter {kind.lower()} '{name}': ALTER operations are not "
+                            f"supported on source {kind.lower()}s.")
+    new_cols = [Column(name_of(el.this), from_ast(el.args["kind"], engine.catalog.types), VALUE)
+                for el in node.args.get("columns") or []]
+    if source is None:
+        raise AnalysisError(f"Source {name} does not exist.")
+    if source.kind != kind:
+        raise AnalysisError(
+            f"Incompatible data source type is {source.kind}, but statement was ALTER {kind}")
+    if source.writer_query is not None or source.cas_target:
+        raise AnalysisError("ALTER command is not supported for CREATE ... AS statements.")
+    seen = {c.name for c in source.schema.columns}
+    for c in new_cols:
+        if c.name in seen:
+            raise AnalysisError(f"Cannot add column `{c.name}` to schema. A column with the "
+                                f"same name already exists.")
+        seen.add(c.name)
+    schema = LogicalSchema(key=source.schema.key, value=source.schema.value + tuple(new_cols),
+                           headers=source.schema.headers)
+    validate_format(source.value_format, list(schema.value), False)
+    engine.catalog.add(replace(source, schema=schema, statement=text), replace=True)
+    await engine.record_command(text, session.overrides)
+    what = "Stream" if kind == "STREAM" else "Table"
+    return status(text, f"{kind.lower()}/`{name}`/alter", f"{what} {name} altered.")
+
+
 # -- DROP / TERMINATE ----------------------------------------------------------------------
 
 @handler("DropSource")
@@ -458,10 +514,14 @@ async def drop_source(engine, session, node, text):
         if node.args.get("exists"):
             return status(text, f"{kind.lower()}/`{name}`/drop",
                           f"Source `{name}` does not exist.")
-        raise AnalysisError(f"Source {name} does not exist.")
+        raise AnalysisError(f"{kind.capitalize()} {name} does not exist."
+                            + engine.catalog.alternatives_hint(name, kind))
     if source.kind != kind:
         raise AnalysisError(
-            f"Incompatible data source type is {source.kind}, but statement was DROP {kind}")
+            f"Incompatible data source type is {source.kind.lower()}, but statement was DROP "
+            f"{kind.lower()}")
+    if source.is_source and node.args.get("delete_topic"):
+        raise AnalysisError(f"Cannot delete topic for read-only source: {name}")
     readers = [q.id for q in engine.queries if name in q.sources]
     writers = [q.id for q in engine.queries if q.sink.name == name and q.id not in readers]
     if writers or readers:
