@@ -340,12 +340,21 @@ class _RestRunner:
         r.engine = self.engine
         return r
 
-    async def _query(self, sql: str) -> list[dict]:
+    async def _query(self, sql: str, after_header=None) -> list[dict]:
+        """One SELECT's response. ``after_header`` (``waitForActivePushQuery``) runs once the
+        query has started (its header is out) and before its rows are collected: RestTestExecutor
+        produces the inputs there."""
         engine = self.engine
         try:
             q = await engine.push_query(sql)
         except Exception as e:
             raise _as_error(e, sql) from None
+        if after_header is not None:
+            try:
+                await after_header()
+            except BaseException:
+                await engine.close_push_query(q.id)
+                raise
         table_pull = hasattr(q, "result")
         render = _renderer(q.columns)
         out: list[dict] = [{"header": {"queryId": q.id,
@@ -371,11 +380,24 @@ class _RestRunner:
             try:
                 await self._admin(admin)
                 runner = self._qtt_runner()
-                positions = await runner._write_inputs()
-                await runner._process_queries(positions)
-                await self.engine.materialize_all()
-                for sql in selects:
-                    self.responses.append({"query": await self._query(sql)})
+
+                async def produce_inputs():
+                    positions = await runner._write_inputs()
+                    await runner._process_queries(positions)
+                    await self.engine.materialize_all()
+
+                if tc.wait_for_push and selects:
+                    # RestTestExecutor: the inputs are produced once the first query's header
+                    # has arrived, and only one query is allowed
+                    if len(selects) > 1:
+                        raise _Fail("invalid test: can only have one query when using "
+                                    "waitForActivePushQuery")
+                    self.responses.append(
+                        {"query": await self._query(selects[0], produce_inputs)})
+                else:
+                    await produce_inputs()
+                    for sql in selects:
+                        self.responses.append({"query": await self._query(sql)})
             except _ErrorResponse as err:
                 if tc.expected_error is None:
                     raise _Fail(f"statement failed: {err.message} [{err.statement}]") from None

@@ -227,9 +227,12 @@ class Compiler:
         op = _ARITH[kind]
         sql = f"({a.sql} {op} {b.sql})"
         ta, tb = a.type, b.type
-        if ta.base == "NULL" and tb.base == "NULL":
-            raise AnalysisError(f"Error processing expression: {sql}. Unsupported arithmetic "
-                                f"types. NULL NULL")
+        if ta.base == "NULL" or tb.base == "NULL":
+            # ksqlDB's type checker: an untyped NULL operand has no SQL type ("null")
+            def shown(t):
+                return "null" if t.base == "NULL" else str(t)
+            raise AnalysisError(f"Error processing expression: {sql}. Arithmetic on types "
+                                f"{shown(ta)} and {shown(tb)} are not supported.")
         if op == "+" and STRING in (ta, tb) and (ta.base in ("STRING", "NULL")
                                                  and tb.base in ("STRING", "NULL")):
             def ev(bt, e):

@@ -160,8 +160,6 @@ class Engine:
                          variables: dict | None = None) -> TransientQuery:
         """Start a transient SELECT. With EMIT CHANGES it runs until LIMIT or close; without,
         a stream is scanned up to its current end (a pull query over a stream)."""
-        import random
-
         from sqlglot import exp
 
         from ksqlpy.plan.planner import plan_query
@@ -185,7 +183,7 @@ class Engine:
                 self.transient[handle.id] = handle
                 return handle
         plan = plan_query(parsed[0][1], self.catalog, props)
-        qid = f"transient_{plan.source.name}_{random.getrandbits(63)}"
+        qid = TransientQuery.new_id(plan, parsed[0][1], self.queries, props)
         reset = props.get("auto.offset.reset", "latest") if plan.emit else "earliest"
         query = TransientQuery(qid, plan, self.log, self.operator_context(qid, props),
                                offset_reset=reset, limit=plan.limit,

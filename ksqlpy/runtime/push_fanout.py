@@ -37,6 +37,8 @@ import logging
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ksqlpy.operators.base import OP_COL
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["PushBuffer", "RowBlock", "SharedPushPipeline", "share_key", "shared_pipeline"]
@@ -160,9 +162,15 @@ def share_key(plan, properties: dict) -> str:
                       default=str, sort_keys=True)
 
 
-def rows_of(batches: list[pa.RecordBatch], names: list[str]) -> list[list]:
+def rows_of(batches: list[pa.RecordBatch], names: list[str],
+            drop_null_values: bool = False) -> list[list]:
+    """The output rows of ``batches``. With ``drop_null_values`` (a push query whose result is
+    a stream) records whose value is null are skipped: ksqlDB does not deliver them to a
+    stream push query (a table push query delivers them, as tombstones)."""
     rows: list[list] = []
     for out in batches:
+        if drop_null_values and out.num_rows and OP_COL in out.schema.names:
+            out = out.filter(out.column(OP_COL))
         if out.num_rows:
             # a projected ROWTIME sits next to the record's own ROWTIME column: the last
             # column of a name is the projected one
@@ -188,8 +196,9 @@ class SharedPushPipeline:
     """One reader → decoder → operators chain for every subscriber with the same key."""
 
     def __init__(self, key: str, log, process, names: list[str], positions: dict,
-                 batch_size: int = 1000):
+                 batch_size: int = 1000, drop_null_values: bool = False):
         self.key = key
+        self.drop_null_values = drop_null_values  # see rows_of (same plan: same for all)
         self.log = log
         self.process = process  # (topic, records, partition) → output row batches
         self.names = names
@@ -271,7 +280,7 @@ class SharedPushPipeline:
     def _process(self, tp, seg: pa.RecordBatch) -> None:
         self.records_in += seg.num_rows
         first = seg.column("offset")[0].as_py()
-        rows = rows_of(self.process(tp[0], seg, tp[1]), self.names)
+        rows = rows_of(self.process(tp[0], seg, tp[1]), self.names, self.drop_null_values)
         if not rows:
             return
         block = RowBlock(rows)

@@ -422,6 +422,10 @@ class PersistentQuery:
         return True
 
 
+#: the id prefix of a scalable push query (ksqlDB's ScalablePushUtil conditions)
+SCALABLE_PREFIX = "SCALABLE_PUSH_QUERY_"
+
+
 class TransientQuery:
     """A push query: same pipeline, rows delivered to the caller instead of a topic.
 
@@ -452,6 +456,68 @@ class TransientQuery:
         self.shared = False         # fed by a shared pipeline right now
         self._pipeline = None
         self._handoff: asyncio.Future | None = None
+        # a scalable push query (see new_id) reads its source as ksqlDB's
+        # ScalablePushConsumer does: records with a null value, or a null key when the
+        # source has key columns, are skipped
+        self.scalable = query_id.startswith(SCALABLE_PREFIX)
+
+    def _route(self, routes, topic: str, batch: pa.RecordBatch, partition: int):
+        if self.scalable and batch.num_rows:
+            keep = pc.is_valid(batch.column("value"))
+            if self.plan.source.schema.key:
+                keep = pc.and_(keep, pc.is_valid(batch.column("key")))
+            if keep.false_count:
+                batch = batch.filter(keep)
+                if batch.num_rows == 0:
+                    return []
+        return route_batch(routes, topic, batch, partition)
+
+    @staticmethod
+    def new_id(plan: QueryPlan, select, persistent_queries, properties: dict) -> str:
+        """``SCALABLE_PUSH_QUERY_<uuid>`` for what ksqlDB runs as a scalable push query
+        (ScalablePushUtil: push v2 enabled, EMIT CHANGES, one source written by exactly one
+        persistent query, from the latest offset, no aggregation, PARTITION BY, ROWPARTITION
+        or ROWOFFSET), else ``transient_<SOURCE>_<n>``."""
+        import random
+        import uuid
+
+        from sqlglot import exp
+
+        def latest() -> bool:
+            for k in ("auto.offset.reset", "ksql.streams.auto.offset.reset"):
+                if k in properties:
+                    return str(properties[k]).lower() == "latest"
+            return True
+
+        def system_columns() -> bool:
+            nodes = list(select.expressions)
+            if select.args.get("where") is not None:
+                nodes.append(select.args["where"])
+            return any(c.name.upper() in ("ROWPARTITION", "ROWOFFSET")
+                       for n in nodes for c in n.find_all(exp.Column))
+
+        scalable = (
+            str(properties.get("ksql.query.push.v2.enabled", "false")).lower() == "true"
+            and plan.emit == "CHANGES" and len(plan.sources) == 1
+            and "window" not in (plan.extra or {})
+            and select.args.get("group") is None and select.args.get("having") is None
+            and select.args.get("partition_by") is None
+            and latest()
+            and sum(1 for q in persistent_queries
+                    if getattr(getattr(q, "sink", None), "name", None) == plan.source.name) == 1
+            and not system_columns())
+        if scalable:
+            return f"{SCALABLE_PREFIX}{uuid.uuid4()}"
+        return f"transient_{plan.source.name}_{random.getrandbits(63)}"
+
+    @property
+    def result_is_stream(self) -> bool:
+        """The query's result is a stream (not an aggregation, nor a table source or a join
+        that yields a table): its null-value records are not delivered."""
+        extra = self.plan.extra or {}
+        if "window" in extra:  # an aggregation
+            return False
+        return extra.get("result_kind", self.plan.source.kind) == "STREAM"
 
     @property
     def routes(self):
@@ -460,15 +526,22 @@ class TransientQuery:
         return self._routes
 
     def start(self) -> None:
-        self.task = asyncio.create_task(self._run(), name=f"push-{self.id}")
+        # The start positions are fixed now, not when the task first runs: a record appended
+        # after the query started (its header sent) but before the task is scheduled must be
+        # delivered, as ksqlDB's push query delivers every record produced after it started.
+        self.task = asyncio.create_task(self._run(self._start_positions()),
+                                        name=f"push-{self.id}")
 
-    async def _run(self) -> None:
+    def _start_positions(self) -> dict:
         positions = {}
         for topic in dict.fromkeys(r.source.topic for r in self.plan.routes):
             info = self.log.topic(topic)
             for p in range(info.partitions if info else 1):
                 positions[(topic, p)] = self.log.end_offset(topic, p) \
                     if self.offset_reset == "latest" else self.log.start_offset(topic, p)
+        return positions
+
+    async def _run(self, positions: dict) -> None:
         names = [c.name for c in self.columns]
         shareable = is_shareable(self.plan, self.offset_reset, self.until_end)
         try:
@@ -490,13 +563,14 @@ class TransientQuery:
     async def _run_shared(self, positions: dict, names: list[str]) -> dict | None:
         """Subscribe to the pipeline of identical queries; returns None when done (LIMIT),
         or the positions to go on from alone (detached, or no pipeline could take it)."""
-        key = share_key(self.plan, self.ctx.properties)
+        key = share_key(self.plan, self.ctx.properties) + ("|scalable" if self.scalable else "")
 
         def make():
             routes = self.routes
             return SharedPushPipeline(key, self.log,
-                                      lambda t, b, p: route_batch(routes, t, b, p),
-                                      names, positions)
+                                      lambda t, b, p: self._route(routes, t, b, p),
+                                      names, positions,
+                                      drop_null_values=self.result_is_stream)
 
         pipeline = shared_pipeline(self.log, key, make)
         self._handoff = asyncio.get_running_loop().create_future()
@@ -559,7 +633,8 @@ class TransientQuery:
                     continue
                 progressed = True
                 positions[(t, p)] = batch.column("offset")[-1].as_py() + 1
-                rows = rows_of(route_batch(self.routes, t, batch, p), names)
+                rows = rows_of(self._route(self.routes, t, batch, p), names,
+                               self.result_is_stream)
                 if not rows:
                     continue
                 if self.limit is not None:

@@ -56,3 +56,26 @@ def test_pull_query_rqtt_floor():
     results = run_paths(files)
     passed = sum(1 for r in results if r.status == "pass")
     assert passed >= PULL_FLOOR, f"pull RQTT passed {passed} < floor {PULL_FLOOR}"
+
+
+def test_wait_for_active_push_query_produces_inputs_after_the_header():
+    """RestTestExecutor: with waitForActivePushQuery the inputs are produced once the query
+    has started, so a push query from the latest offset sees them."""
+    from ksqlpy.conformance.rqtt import run_rqtt_test_sync
+
+    text = """{"tests": [{"name": "t",
+      "statements": ["CREATE STREAM I (K STRING KEY, ID INT) WITH (kafka_topic='t', value_format='JSON', partitions=1);",
+                     "CREATE STREAM INPUT AS SELECT * FROM I;",
+                     "SELECT * FROM INPUT EMIT CHANGES LIMIT 2;"],
+      "inputs": [{"topic": "t", "key": "a", "value": {"id": 1}},
+                 {"topic": "t", "key": "b", "value": {"id": 2}}],
+      "inputConditions": {"waitForActivePushQuery": true},
+      "properties": {"auto.offset.reset": "latest"},
+      "responses": [{"admin": {"@type": "currentStatus"}}, {"admin": {"@type": "currentStatus"}},
+        {"query": [{"header": {"schema": "`K` STRING, `ID` INTEGER",
+                               "queryId|starts_with": "SCALABLE_PUSH_QUERY"}},
+                   {"row": {"columns": ["a", 1]}}, {"row": {"columns": ["b", 2]}},
+                   {"finalMessage": "Limit Reached"}]}]}]}"""
+    (case,) = load_rqtt_text(text, "f")
+    result = run_rqtt_test_sync(case)
+    assert result.status == "pass", result.reason

@@ -379,3 +379,15 @@ def test_with_project_grammar_when_present():
                        "M": ("MAP<STRING, INT>", [{"k": 7}])})
     outs = [compile_expr(x, scope)(rb).to_pylist() for x in sel.expressions]
     assert outs == [[1], [[2, 3]], [7]]
+
+
+@pytest.mark.parametrize("sql, message", [
+    ("1 + NULL", "(1 + null). Arithmetic on types INTEGER and null are not supported."),
+    ("5.0 / NULL", "(5.0 / null). Arithmetic on types DECIMAL(2, 1) and null are not supported."),
+    ("NULL * NULL", "(null * null). Arithmetic on types null and null are not supported."),
+    ("NULL - 2", "(null - 2). Arithmetic on types null and INTEGER are not supported."),
+])
+def test_arithmetic_with_untyped_null_is_rejected(sql, message):
+    with pytest.raises(AnalysisError) as e:
+        typeof(sql)
+    assert e.value.message == f"Error processing expression: {message}"
