@@ -116,6 +116,13 @@ class Log(Protocol):
         """Wait until any (topic, partition) has committed records at or past its position,
         or ``timeout`` seconds pass. True if data is there."""
 
+    async def delete_records(self, topic: str, partition: int, before_offset: int) -> int:
+        """Allow the records before ``before_offset`` to be deleted (Kafka's DeleteRecords),
+        as far as the backend's granularity permits: the embedded log drops whole segments,
+        so some earlier records may stay. Records at or after ``before_offset`` always stay.
+        Returns the partition's start offset afterwards. A backend or broker that cannot
+        delete keeps everything (and says so in the log)."""
+
     async def close(self) -> None:
         ...
 

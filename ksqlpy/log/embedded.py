@@ -550,24 +550,46 @@ class EmbeddedLog:
                             k += 1
                     if k:
                         keep[id(part)], parts[id(part)] = segs[k:], part
-            if not keep:
-                return 0
-            await asyncio.to_thread(self._write_manifest, self._topics, self._groups,
-                                    self._next_topic_id, None, keep)
-            deleted: list[_Segment] = []
-            for key, part in parts.items():
-                gone = part.segments[:len(part.segments) - len(keep[key])]
-                first_kept = keep[key][0]
-                n = 0
-                while part.frames[n].seg is not first_kept:  # frames are in segment order
-                    n += 1
-                del part.frames[:n], part.bases[:n]
-                part.segments = keep[key]
-                deleted.extend(gone)
-            for seg in deleted:  # unlinked only after the manifest stopped naming them
-                seg.close()
-                seg.path.unlink(missing_ok=True)
-            return len(deleted)
+            return await self._drop_segments(keep, parts)
+
+    async def _drop_segments(self, keep: dict[int, list[_Segment]],
+                             parts: dict[int, _Partition]) -> int:
+        """Shorten partitions' segment lists to ``keep`` (keyed by id of the partition; the
+        write lock held): the manifest stops naming the dropped segments first — the commit
+        point — then memory follows and the files go. A crash before the manifest is
+        replaced keeps them all; after, recovery removes files the manifest does not name."""
+        if not keep:
+            return 0
+        await asyncio.to_thread(self._write_manifest, self._topics, self._groups,
+                                self._next_topic_id, None, keep)
+        deleted: list[_Segment] = []
+        for key, part in parts.items():
+            gone = part.segments[:len(part.segments) - len(keep[key])]
+            first_kept = keep[key][0]
+            n = 0
+            while part.frames[n].seg is not first_kept:  # frames are in segment order
+                n += 1
+            del part.frames[:n], part.bases[:n]
+            part.segments = keep[key]
+            deleted.extend(gone)
+        for seg in deleted:  # unlinked only after the manifest stopped naming them
+            seg.close()
+            seg.path.unlink(missing_ok=True)
+        return len(deleted)
+
+    async def delete_records(self, topic: str, partition: int, before_offset: int) -> int:
+        """Delete the whole segments that end at or before ``before_offset`` (the next
+        segment starts there or earlier). Segment-granular, like Kafka's retention: the
+        segment holding ``before_offset - 1`` stays whole, and the active segment is never
+        deleted. Returns the partition's start offset afterwards."""
+        async with self._write_lock():
+            part = self._partition(topic, partition)
+            segs, k = part.segments, 0
+            while k < len(segs) - 1 and segs[k + 1].base <= before_offset:
+                k += 1
+            if k:
+                await self._drop_segments({id(part): segs[k:]}, {id(part): part})
+            return part.bases[0] if part.bases else part.end
 
     # -- closing and helpers -------------------------------------------------------------
 

@@ -386,6 +386,7 @@ class KafkaLog:
         self._watch: dict[TopicPartition, list[int]] = {}
         self._missing: dict[str, float] = {}
         self._deleted: dict[str, float] = {}
+        self._no_delete_records: set[str] = set()  # topics whose DeleteRecords failed
         self._notifier = Notifier()
         self._bridge: _SyncBridge | None = None
         self._client = self._poll_client = self._admin = self._producer = None
@@ -1061,6 +1062,33 @@ class KafkaLog:
                 raise
             except Exception:
                 logger.debug("metadata refresh failed", exc_info=True)
+
+    async def delete_records(self, topic: str, partition: int, before_offset: int) -> int:
+        """Kafka's DeleteRecords (offset-precise: the partition's log start offset moves to
+        ``before_offset``). A broker that does not support it (Tansu answers some admin
+        requests with errors) keeps the records: a warning is logged once per topic and
+        the current start offset returned."""
+        from aiokafka.admin.records_to_delete import RecordsToDelete
+        from aiokafka.structs import TopicPartition as KafkaTP
+
+        await self.start()
+        self._check_open()
+        tp = (topic, partition)
+        if topic in self._no_delete_records:
+            return self._starts.get(tp, 0)
+        try:
+            got = await self._admin.delete_records(
+                {KafkaTP(topic, partition): RecordsToDelete(before_offset)})
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            self._no_delete_records.add(topic)
+            logger.warning("cannot delete records of %s (%s: %s); its changelog keeps "
+                           "every record", topic, type(e).__name__, e)
+            return self._starts.get(tp, 0)
+        start = got.get(KafkaTP(topic, partition), before_offset)
+        self._starts[tp] = max(self._starts.get(tp, 0), start)
+        return self._starts[tp]
 
     async def apply_retention(self, now_ms: int | None = None) -> int:
         """The broker applies retention itself."""

@@ -123,6 +123,18 @@ class MemoryLog:
             return False
         return await self._notifier.wait_until(ready, timeout)
 
+    async def delete_records(self, topic: str, partition: int, before_offset: int) -> int:
+        """Drop the stored batches that end at or before ``before_offset`` (batch-granular:
+        a batch holding ``before_offset - 1`` and later offsets stays whole)."""
+        self._check_open()
+        part = self._partition(topic, partition)
+        n = 0
+        while n < len(part.frames) and part.bases[n] + part.frames[n].num_rows <= before_offset:
+            n += 1
+        if n:
+            del part.frames[:n], part.bases[:n]
+        return self.start_offset(topic, partition)
+
     async def apply_retention(self, now_ms: int | None = None) -> int:
         """Retention is not modelled in memory; present so callers need not special-case."""
         return 0

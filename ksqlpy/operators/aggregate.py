@@ -29,6 +29,20 @@ from ksqlpy.operators.windows import WindowDef
 from ksqlpy.schema import ROWTIME, WINDOWEND, WINDOWSTART
 
 
+#: The key of a changelog record holding a whole store's state (of one changelog partition);
+#: other records are diffs. Restoring a partition starts at its last snapshot.
+SNAPSHOT = b"snapshot"
+
+
+def since_snapshot(records: list) -> tuple[bool, list]:
+    """(whether they start with a snapshot, the records from the last snapshot on): the diffs
+    before a snapshot are covered by it (truncation leaves some of them)."""
+    for i in range(len(records) - 1, -1, -1):
+        if records[i][0] == SNAPSHOT:
+            return True, records[i:]
+    return False, records
+
+
 class _Frozen:
     """A STRUCT/ARRAY/MAP group-key value: hashed by content, written back as itself."""
 
@@ -88,6 +102,9 @@ class Aggregate(Operator):
         self.by_end: dict[int, set] = {}    # window end -> state keys
         self.vectorized: bool | None = None
         self._evicted: dict = {}
+        # changelog partition of each state entry (partitioned changelogs only), so a
+        # snapshot of partition p holds exactly the entries restored from partition p
+        self.part_of: dict = {}
         out = [pa.field(ROWTIME, pa.int64())]
         out += [pa.field(n, f.type.to_arrow()) for n, f in zip(key_names, key_fns)]
         if window is not None:
@@ -400,9 +417,10 @@ class Aggregate(Operator):
     # (key: pickled ("S", state key) / ("T", table source key) / ("M", "time"); value: the
     # pickled entry, or null once the entry is gone). Replaying it in order restores the state.
 
-    def changelog(self) -> list[tuple[bytes, bytes | None]]:
+    def changelog(self, partition: int | None = None) -> list[tuple[bytes, bytes | None]]:
         """One changelog record per checkpoint holding every changed entry (None = removed):
-        a single pickle of the batch's changes is far cheaper than one per entry."""
+        a single pickle of the batch's changes is far cheaper than one per entry. With a
+        ``partition`` (a partitioned changelog), the entries are tagged with it."""
         if not self.dirty and not self.dirty_table:
             return []
         state, rows = self.state, self.table_rows
@@ -411,9 +429,41 @@ class Aggregate(Operator):
         changes.append(("M", "time", self.stream_time))
         self.dirty = set()
         self.dirty_table = set()
+        if partition is not None:
+            self._tag(changes, partition)
         return [(b"changes", pickle.dumps(changes, protocol=pickle.HIGHEST_PROTOCOL))]
 
-    def restore_changelog(self, records: list[tuple[bytes, bytes | None]]) -> None:
+    def _tag(self, changes, partition: int) -> None:
+        part_of = self.part_of
+        for kind, key, value in changes:
+            if kind != "M":
+                if value is None:
+                    part_of.pop((kind, key), None)
+                else:
+                    part_of[(kind, key)] = partition
+
+    def _mine(self, kind: str, key, partition: int | None) -> bool:
+        return partition is None or self.part_of.get((kind, key)) == partition
+
+    def snapshot(self, partition: int | None = None) -> list[tuple[bytes, bytes]]:
+        """The whole state (of changelog ``partition``'s entries; None: all) as one record."""
+        changes = [("S", k, v) for k, v in self.state.items() if self._mine("S", k, partition)]
+        changes += [("T", k, v) for k, v in self.table_rows.items()
+                    if self._mine("T", k, partition)]
+        changes.append(("M", "time", self.stream_time))
+        return [(SNAPSHOT, pickle.dumps(changes, protocol=pickle.HIGHEST_PROTOCOL))]
+
+    def restore_changelog(self, records: list[tuple[bytes, bytes | None]],
+                          partition: int | None = None) -> None:
+        """Apply one changelog partition's records (``partition``; None: a one-partition
+        changelog, or several partitions' records one after another). A snapshot replaces
+        that partition's state: what came before it is skipped."""
+        snap, records = since_snapshot(records)
+        if snap:
+            for kind, store in (("S", self.state), ("T", self.table_rows)):
+                for k in [k for k in store if self._mine(kind, k, partition)]:
+                    del store[k]
+                    self.part_of.pop((kind, k), None)
         changes = []
         for _, v in records:
             changes.extend(pickle.loads(v))
@@ -430,6 +480,8 @@ class Aggregate(Operator):
                     self.table_rows[key] = value
             else:  # partitions restore one after another: stream time is the latest
                 self.stream_time = max(self.stream_time, value)
+        if partition is not None:
+            self._tag(changes, partition)
         if self.window is not None and self.window.kind != "SESSION":
             self.ends, self.by_end = [], {}
             for skey in self.state:

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ksqlpy.aggregates.basic import Avg, Count, Sum
-from ksqlpy.operators.aggregate import Aggregate
+from ksqlpy.operators.aggregate import SNAPSHOT, Aggregate, since_snapshot
 
 _INT32 = 2 ** 31
 _MIN_TS = np.iinfo(np.int64).min
@@ -68,6 +68,7 @@ class ColumnarAggregate(Aggregate):
         self.accs = [[np.zeros(0, t) for t in ts] for ts in self.acc_types]
         self.dirty_slots: set[int] = set()
         self.removed: list = []
+        self.slot_part = np.zeros(0, np.int32)  # changelog partition of each slot (-1: none)
 
     # -- slots ------------------------------------------------------------------------------
     def _grow(self, need: int) -> None:
@@ -75,6 +76,8 @@ class ColumnarAggregate(Aggregate):
             return
         cap = max(need, 2 * self.capacity, 1024)
         self.ts_acc = np.concatenate([self.ts_acc, np.zeros(cap - self.capacity, np.int64)])
+        self.slot_part = np.concatenate([self.slot_part,
+                                         np.full(cap - self.capacity, -1, np.int32)])
         for group, types in zip(self.accs, self.acc_types):
             for i, t in enumerate(types):
                 group[i] = np.concatenate([group[i], np.zeros(cap - self.capacity, t)])
@@ -195,11 +198,13 @@ class ColumnarAggregate(Aggregate):
         keys.append(key)
 
     # -- state ------------------------------------------------------------------------------
-    def changelog(self):
+    def changelog(self, partition: int | None = None):
         if not self.dirty_slots and not self.removed:
             return []
         live = [s for s in self.dirty_slots if self.slot_of.get(self.slot_keys[s]) == s]
         slots = np.asarray(live, np.int64)
+        if partition is not None:
+            self.slot_part[slots] = partition
         change = {"keys": [self.slot_keys[s] for s in live], "ts": self.ts_acc[slots],
                   "accs": [[a[slots] for a in group] for group in self.accs],
                   "removed": self.removed, "time": self.stream_time}
@@ -207,7 +212,23 @@ class ColumnarAggregate(Aggregate):
         self.removed = []
         return [(b"columnar", pickle.dumps(change, protocol=pickle.HIGHEST_PROTOCOL))]
 
-    def restore_changelog(self, records) -> None:
+    def snapshot(self, partition: int | None = None):
+        """Every live slot (of changelog ``partition``; None: all) as one record."""
+        slots = np.fromiter(self.slot_of.values(), np.int64, len(self.slot_of))
+        if partition is not None:
+            slots = slots[self.slot_part[slots] == partition]
+        change = {"keys": [self.slot_keys[s] for s in slots.tolist()],
+                  "ts": self.ts_acc[slots],
+                  "accs": [[a[slots] for a in group] for group in self.accs],
+                  "removed": [], "time": self.stream_time}
+        return [(SNAPSHOT, pickle.dumps(change, protocol=pickle.HIGHEST_PROTOCOL))]
+
+    def restore_changelog(self, records, partition: int | None = None) -> None:
+        snap, records = since_snapshot(records)
+        if snap:  # the snapshot replaces the partition's slots
+            for k in [k for k, s in self.slot_of.items()
+                      if partition is None or self.slot_part[s] == partition]:
+                del self.slot_of[k]
         for _, v in records:
             change = pickle.loads(v)
             if change["keys"]:
@@ -216,6 +237,8 @@ class ColumnarAggregate(Aggregate):
                 for group, values in zip(self.accs, change["accs"]):
                     for a, val in zip(group, values):
                         a[slots] = val
+                if partition is not None:
+                    self.slot_part[slots] = partition
             for k in change["removed"]:
                 self.slot_of.pop(k, None)
             self.stream_time = max(self.stream_time, change["time"])

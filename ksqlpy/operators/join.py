@@ -15,7 +15,9 @@ changelog records are the batch's state changes, one pickled record per batch (s
 ``_Join.changelog``), committed with the batch's output and offsets; ``restore_changelog``
 replays them on start. Changes are tracked only once the store is in use (a persistent
 query asks for its changelog after every batch; push queries never do): the first changelog
-record is then a snapshot of the whole state.
+record then holds the whole state. ``snapshot()`` writes the whole state (of one changelog
+partition) the same way, under the key ``SNAPSHOT``, so the query can truncate the diffs
+before it (``ksqlpy/runtime/query.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Iterable
 import pyarrow as pa
 
 from ksqlpy.expr import Compiled
+from ksqlpy.operators.aggregate import SNAPSHOT, since_snapshot
 from ksqlpy.operators.base import OP_COL, Operator
 from ksqlpy.schema import ROWTIME
 
@@ -65,6 +68,8 @@ class JoinSide(Operator):
         if hasattr(join, "changelog") and getattr(join, "_store_side", None) is None:
             join._store_side = self
             self.changelog = join.changelog
+            self.snapshot = join.snapshot
+            self.snapshot_partitioned = join.snapshot_partitioned
             self.restore_changelog = join.restore_changelog
             self.store_name = join.store_name
 
@@ -105,35 +110,64 @@ class _Join:
     def store_name(self) -> str:
         return self._STORE.format(re.sub(r"[^A-Za-z0-9._-]", "_", self.alias))
 
-    def changelog(self) -> list[tuple[bytes, bytes]]:
+    #: whether ``snapshot(partition)`` can give one changelog partition's state alone
+    snapshot_partitioned = True
+
+    def changelog(self, partition: int | None = None) -> list[tuple[bytes, bytes]]:
         """The state changes since the last call as one record (a pickled list of changes);
-        the first call, before which nothing was tracked, gives the whole state."""
+        the first call, before which nothing was tracked, gives the whole state. With a
+        ``partition`` (a partitioned changelog), the changed keys are tagged with it."""
         if not self._tracking:
             self._tracking = True
-            changes = self._snapshot()
+            self._changes()  # drop what was recorded before: the state covers it
+            changes = self._state(None)
         else:
             changes = self._changes()
         if not changes:
             return []
+        if partition is not None:
+            self._tag(changes, partition)
         return [(b"join", pickle.dumps(changes, protocol=pickle.HIGHEST_PROTOCOL))]
 
-    def restore_changelog(self, records: list[tuple[bytes, bytes | None]]) -> None:
-        """Apply the changelog's records in order (partitions one after another)."""
+    def snapshot(self, partition: int | None = None) -> list[tuple[bytes, bytes]]:
+        """The whole state (of changelog ``partition``'s keys; None: all) as one record, in
+        the changes' format."""
+        return [(SNAPSHOT, pickle.dumps(self._state(partition),
+                                        protocol=pickle.HIGHEST_PROTOCOL))]
+
+    def restore_changelog(self, records: list[tuple[bytes, bytes | None]],
+                          partition: int | None = None) -> None:
+        """Apply one changelog partition's records in order (``partition``; None: a
+        one-partition changelog or several partitions one after another). A snapshot
+        replaces the partition's state: the records before it are skipped."""
+        snap, records = since_snapshot(records)
+        if snap:
+            self._clear(partition)
         changes: list = []
         for _, v in records:
             if v is not None:
                 changes.extend(pickle.loads(v))
         self._apply(changes)
+        if partition is not None:
+            self._tag(changes, partition)
         self._tracking = True
         self._changes()  # nothing to write back
 
-    def _snapshot(self) -> list:
+    def _state(self, partition: int | None) -> list:
+        """The state (of ``partition``'s keys; None: all) as changes; no side effects."""
         raise NotImplementedError
 
     def _changes(self) -> list:
         raise NotImplementedError
 
     def _apply(self, changes: list) -> None:
+        raise NotImplementedError
+
+    def _tag(self, changes: list, partition: int) -> None:
+        """Record the changelog partition of the keys ``changes`` touch."""
+
+    def _clear(self, partition: int | None) -> None:
+        """Forget the state of ``partition``'s keys (None: all)."""
         raise NotImplementedError
 
     def outer(self, side: int) -> bool:
@@ -275,6 +309,7 @@ class StreamTableJoin(_Join):
         super().__init__(*args, **kwargs)
         self.table = KeyedRows(self.columns[RIGHT])
         self.recent: list = []  # the table side's (keys, batch, live) since the last changelog
+        self.part_of: dict = {}  # key -> changelog partition (partitioned changelogs)
 
     def process_side(self, batch: pa.RecordBatch, side: int):
         keys = _keys(self.key_fns[side], batch)
@@ -299,13 +334,33 @@ class StreamTableJoin(_Join):
             out = out.filter(pa.array(keep))
         return (out,) if out.num_rows else ()
 
-    def _snapshot(self) -> list:
-        self.recent = []
-        keys = list(self.table.index)
+    def _state(self, partition: int | None) -> list:
+        keys = [k for k in self.table.index
+                if partition is None or self.part_of.get(k) == partition]
         if not keys:
             return []
         rows, found = self.table.lookup(keys)
         return [(keys, _batch(rows, self.table.schema), found)]
+
+    def _tag(self, changes: list, partition: int) -> None:
+        part_of = self.part_of
+        for keys, _, live in changes:
+            for k, ok in zip(keys, live):
+                if k is None:
+                    continue
+                if ok:
+                    part_of[k] = partition
+                else:
+                    part_of.pop(k, None)
+
+    def _clear(self, partition: int | None) -> None:
+        if partition is None:
+            self.table = KeyedRows(self.columns[RIGHT])
+            self.part_of = {}
+            return
+        for k in [k for k, p in self.part_of.items() if p == partition]:
+            self.table.index.pop(k, None)
+            del self.part_of[k]
 
     def _changes(self) -> list:
         """[(keys, their rows, live)]: each key changed since the last changelog once, with
@@ -445,15 +500,27 @@ class StreamStreamJoin(_Join):
     def _times(self) -> tuple:
         return ("T", self.store_time[LEFT], self.store_time[RIGHT], self.stream_time, self.seq)
 
-    def _snapshot(self) -> list:
-        self.journal = []
+    # Not splittable by changelog partition: a batch of one partition may close (emit) or
+    # expire another partition's rows, and that change goes to the batch's partition. So a
+    # snapshot is taken only of a one-partition changelog (``snapshot(None)``).
+    snapshot_partitioned = False
+
+    def _state(self, partition: int | None) -> list:
+        if partition is not None:
+            raise ValueError("a stream-stream join's state is not split by partition")
         changes = [("A", side, key, ts, seq, vals)
                    for side in (LEFT, RIGHT) for key, rows in self.stores[side].items()
                    for ts, seq, vals in rows]
         changes += [("P", *p) for p in self.pending]
-        self._written = self._times()
-        changes.append(self._written)
+        changes.append(self._times())
         return changes
+
+    def _clear(self, partition: int | None) -> None:
+        self.stores = ({}, {})
+        self.store_time = [-1, -1]
+        self.stream_time = -1
+        self.pending = []
+        self.seq = 0
 
     def _changes(self) -> list:
         """The journal, and the times whenever they moved (stream time decides what is
@@ -518,6 +585,7 @@ class TableTableJoin(_Join):
         self.rows: tuple[dict, dict] = ({}, {})
         self.times: tuple[dict, dict] = ({}, {})
         self.dirty: tuple[set, set] = (set(), set())
+        self.part_of: tuple[dict, dict] = ({}, {})  # key -> changelog partition, per side
 
     def process_side(self, batch: pa.RecordBatch, side: int):
         keys = _keys(self.key_fns[side], batch)
@@ -561,9 +629,26 @@ class TableTableJoin(_Join):
             out.append((max(ts, ots), key, lv, rv, live_row))
         return (self._rows(out),) if out else ()
 
-    def _snapshot(self) -> list:
-        self.dirty = (set(self.rows[LEFT]), set(self.rows[RIGHT]))
-        return self._changes()
+    def _state(self, partition: int | None) -> list:
+        return [(side, k, v, self.times[side].get(k))
+                for side in (LEFT, RIGHT) for k, v in self.rows[side].items()
+                if partition is None or self.part_of[side].get(k) == partition]
+
+    def _tag(self, changes: list, partition: int) -> None:
+        for side, key, vals, _ in changes:
+            if vals is None:
+                self.part_of[side].pop(key, None)
+            else:
+                self.part_of[side][key] = partition
+
+    def _clear(self, partition: int | None) -> None:
+        for side in (LEFT, RIGHT):
+            keys = list(self.rows[side]) if partition is None else \
+                [k for k, p in self.part_of[side].items() if p == partition]
+            for k in keys:
+                self.rows[side].pop(k, None)
+                self.times[side].pop(k, None)
+                self.part_of[side].pop(k, None)
 
     def _changes(self) -> list:
         """[(side, key, values or None, ts)]"""
@@ -600,6 +685,7 @@ class ForeignKeyJoin(_Join):
         self.by_fk: dict = {}               # fk -> set of left pks
         self.right: dict = {}               # right pk -> (values, ts)
         self.dirty: tuple[set, set] = (set(), set())
+        self.part_of: tuple[dict, dict] = ({}, {})  # key -> changelog partition, per side
 
     def process_side(self, batch: pa.RecordBatch, side: int):
         live = batch.column(OP_COL).to_pylist()
@@ -652,9 +738,26 @@ class ForeignKeyJoin(_Join):
                     out.append((max(ts, lts), pk, lvals, None, True))
         return (self._rows(out),) if out else ()
 
-    def _snapshot(self) -> list:
-        self.dirty = (set(self.left), set(self.right))
-        return self._changes()
+    def _state(self, partition: int | None) -> list:
+        return [(side, k, v) for side, store in ((LEFT, self.left), (RIGHT, self.right))
+                for k, v in store.items()
+                if partition is None or self.part_of[side].get(k) == partition]
+
+    def _tag(self, changes: list, partition: int) -> None:
+        for side, key, entry in changes:
+            if entry is None:
+                self.part_of[side].pop(key, None)
+            else:
+                self.part_of[side][key] = partition
+
+    def _clear(self, partition: int | None) -> None:
+        for side, store in ((LEFT, self.left), (RIGHT, self.right)):
+            keys = list(store) if partition is None else \
+                [k for k, p in self.part_of[side].items() if p == partition]
+            for k in keys:
+                store.pop(k, None)
+                self.part_of[side].pop(k, None)
+        self._apply([])  # rebuilds the foreign-key index
 
     def _changes(self) -> list:
         """[(side, key, entry or None)]"""

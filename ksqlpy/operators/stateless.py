@@ -71,23 +71,58 @@ class TableFilter(Filter):
     def __init__(self, predicate: Compiled, sql: str, key_columns: list[str]):
         super().__init__(predicate, sql, table=True, key_columns=key_columns)
         self._before: set = set()
+        self.part_of: dict = {}  # passing key -> changelog partition (partitioned changelogs)
 
-    def changelog(self):
+    def changelog(self, partition: int | None = None):
         import pickle
 
         if self.passing == self._before:
             return []
         change = (self.passing - self._before, self._before - self.passing)
         self._before = set(self.passing)
+        if partition is not None:
+            self._tag(change, partition)
         return [(b"filter", pickle.dumps(change))]
 
-    def restore_changelog(self, records) -> None:
+    def _tag(self, change, partition: int) -> None:
+        """Remember each passing key's changelog partition (partitioned changelogs)."""
+        parts = self.part_of
+        added, removed = change
+        for k in removed:
+            parts.pop(k, None)
+        for k in added:
+            parts[k] = partition
+
+    def _mine(self, partition: int | None) -> set:
+        if partition is None:
+            return set(self.passing)
+        parts = self.part_of
+        return {k for k in self.passing if parts.get(k) == partition}
+
+    def snapshot(self, partition: int | None = None):
+        """The passing keys (of changelog ``partition``; None: all) as one record."""
         import pickle
 
+        from ksqlpy.operators.aggregate import SNAPSHOT
+
+        return [(SNAPSHOT, pickle.dumps((self._mine(partition), set())))]
+
+    def restore_changelog(self, records, partition: int | None = None) -> None:
+        import pickle
+
+        from ksqlpy.operators.aggregate import since_snapshot
+
+        snap, records = since_snapshot(records)
+        if snap:  # a snapshot replaces the partition's keys
+            mine = self._mine(partition)
+            self.passing -= mine
+            self._tag((set(), mine), partition if partition is not None else -1)
         for _, v in records:
             added, removed = pickle.loads(v)
             self.passing |= added
             self.passing -= removed
+            if partition is not None:
+                self._tag((added, removed), partition)
         self._before = set(self.passing)
 
 

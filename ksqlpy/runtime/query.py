@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from ksqlpy.catalog import Source
 from ksqlpy.log.base import Log, ensure_topic, read_to_end, records
 from ksqlpy.log.kafka_group import RebalanceError
+from ksqlpy.operators.aggregate import SNAPSHOT
 from ksqlpy.operators.base import OperatorContext
 from ksqlpy.operators.sink import SinkEncoder
 from ksqlpy.operators.source import SourceDecoder
@@ -31,6 +32,11 @@ from ksqlpy.runtime.push_fanout import (PushBuffer, RowBlock, SharedPushPipeline
 logger = logging.getLogger(__name__)
 
 _RESTART = object()  # a commit failed: start over from the committed offsets
+
+#: A store's changelog partition gets a snapshot once the diffs written to it since its last
+#: snapshot reach max(this many bytes, the last snapshot's size); -1: never.
+SNAPSHOT_BYTES_PROPERTY = "ksqlpy.changelog.snapshot.bytes"
+DEFAULT_SNAPSHOT_BYTES = 64 * 1024 * 1024  # = the embedded log's segment size
 
 
 def _open_routes(plan: QueryPlan, ctx: OperatorContext):
@@ -127,6 +133,11 @@ class PersistentQuery:
                     stateful.append(op)
         self.stores = [(op, f"{self.group}-{_store_name(op)}-changelog") for op in stateful]
         self._stores_ready = False
+        # per (changelog topic, partition): diff bytes since its last snapshot, and the size
+        # of that snapshot (the state's size); snapshots staged in the current batch
+        self._since_snapshot: dict[tuple[str, int], int] = {}
+        self._snapshot_size: dict[tuple[str, int], int] = {}
+        self._snapshots_staged: list[tuple[str, int]] = []
         self._pristine = True  # no state restored or built yet
 
     def _cut_for_scale_out(self) -> None:
@@ -186,7 +197,57 @@ class PersistentQuery:
             if txn is not None:
                 txn.append(t, p, b)
             else:
-                await self.log.append(t, p, b)
+                first = await self.log.append(t, p, b)
+                if (t, p) in self._snapshots_staged:
+                    await self._truncate({(t, p): first}, [(t, p)])
+        if txn is None:
+            self._snapshots_staged = []
+
+    def _commit(self, txn):
+        """Commit ``txn`` (a batch's output, changelogs and offsets); then the changelog
+        records before a snapshot it holds may go. The snapshots staged by this batch are
+        taken now, before the next batch stages its own."""
+        staged, self._snapshots_staged = self._snapshots_staged, []
+        return self._commit_then_truncate(txn, staged)
+
+    async def _commit_then_truncate(self, txn, staged: list[tuple[str, int]]) -> dict:
+        firsts = await txn.commit()
+        if staged:
+            await self._truncate(firsts, staged)
+        return firsts
+
+    async def _truncate(self, firsts: dict, staged: list[tuple[str, int]]) -> None:
+        """Delete what precedes the committed snapshots (the snapshot is the first record
+        its batch wrote to the partition). Best effort: a failure only keeps records."""
+        delete = getattr(self.log, "delete_records", None)
+        if delete is None:
+            return
+        for tp in staged:
+            offset = firsts.get(tp)
+            if offset is None:
+                continue
+            try:
+                await delete(tp[0], tp[1], offset)
+            except Exception:
+                logger.warning("query %s: truncating changelog %s/%d failed", self.id, *tp,
+                               exc_info=True)
+
+    def _snapshot_bytes(self) -> int:
+        value = self.ctx.properties.get(SNAPSHOT_BYTES_PROPERTY)
+        return DEFAULT_SNAPSHOT_BYTES if value in (None, "") else int(value)
+
+    def _changelog_config(self) -> dict[str, str]:
+        # Records are per-batch diffs under a fixed key, so the topic must keep every record:
+        # compaction would drop all but the last diff. Snapshots let the query delete what
+        # precedes them instead (``_truncate``). The embedded log deletes whole segments, so
+        # its changelog segments are about a snapshot threshold in size.
+        config = {"cleanup.policy": "delete", "retention.ms": "-1"}
+        from ksqlpy.log.embedded import EmbeddedLog
+
+        threshold = self._snapshot_bytes()
+        if isinstance(self.log, EmbeddedLog) and threshold >= 0:
+            config["segment.bytes"] = str(max(threshold, 4096))
+        return config
 
     async def _ensure_repartition_topics(self) -> None:
         for writer in self.writers.values():
@@ -207,20 +268,36 @@ class PersistentQuery:
             return []
         if not self._stores_ready:
             for _, topic in self.stores:
-                # Records are per-batch diffs under a fixed key, so the topic must keep
-                # every record: compaction would drop all but the last diff.
                 await ensure_topic(self.log, topic, self._changelog_partitions(),
-                                   {"cleanup.policy": "delete", "retention.ms": "-1"})
+                                   self._changelog_config())
             self._stores_ready = True
         out = []
+        threshold = self._snapshot_bytes()
         for op, topic in self.stores:
-            entries = op.changelog()
-            if entries:
-                info = self.log.topic(topic)
-                p = partition if info is not None and partition < info.partitions else 0
-                keys = [k for k, _ in entries]
-                values = [v for _, v in entries]
-                out.append((topic, p, records(keys, values, [0] * len(keys))))
+            info = self.log.topic(topic)
+            p = partition if info is not None and partition < info.partitions else 0
+            # a partitioned changelog: the operator tags state with the partition, so a
+            # snapshot of partition p holds exactly what is restored from partition p
+            tag = p if info is not None and info.partitions > 1 else None
+            entries = op.changelog(tag)
+            if not entries:
+                continue
+            tp = (topic, p)
+            since = self._since_snapshot.get(tp, 0) + sum(len(v or b"") for _, v in entries)
+            # Snapshot once the diffs since the last one reach the state's size (at least
+            # ``threshold``): snapshots then add at most as many bytes as the diffs (write
+            # amplification ≤ 2), and what a restore reads stays ≤ ~2 × max(state,
+            # threshold) plus one segment, however old the query.
+            if threshold >= 0 and since >= max(threshold, self._snapshot_size.get(tp, 0)) \
+                    and (tag is None or getattr(op, "snapshot_partitioned", True)):
+                entries = op.snapshot(tag)  # covers this batch's diffs too
+                self._snapshot_size[tp] = sum(len(v or b"") for _, v in entries)
+                since = 0
+                self._snapshots_staged.append(tp)
+            self._since_snapshot[tp] = since
+            keys = [k for k, _ in entries]
+            values = [v for _, v in entries]
+            out.append((topic, p, records(keys, values, [0] * len(keys))))
         return out
 
     @property
@@ -240,15 +317,35 @@ class PersistentQuery:
             info = self.log.topic(topic)
             if info is None:
                 continue
-            entries = []
+            partitioned = info.partitions > 1
+            # state tagged by partition restores partition by partition; a stream-stream
+            # join's (never snapshotted when partitioned) from every partition at once
+            split = partitioned and getattr(op, "snapshot_partitioned", True)
+            merged = []
             for p in range(info.partitions):
                 # a one-partition changelog holds every partition's state, in commit order
-                if info.partitions > 1 and not self._owns(self.source_topics[0], p):
+                if partitioned and not self._owns(self.source_topics[0], p):
                     continue
+                entries, since, size = [], 0, 0
+                # from the first retained record: truncation is segment-granular, so diffs
+                # older than the partition's last snapshot may remain; they are skipped
                 async for batch in read_to_end(self.log, topic, p):
-                    entries.extend(zip(batch.column("key").to_pylist(),
-                                       batch.column("value").to_pylist()))
-            op.restore_changelog(entries)
+                    for k, v in zip(batch.column("key").to_pylist(),
+                                    batch.column("value").to_pylist()):
+                        n = len(v or b"")
+                        if k == SNAPSHOT:
+                            entries, since, size = [], 0, n
+                        else:
+                            since += n
+                        entries.append((k, v))
+                self._since_snapshot[(topic, p)] = since
+                self._snapshot_size[(topic, p)] = size
+                if split:
+                    op.restore_changelog(entries, p)
+                else:
+                    merged.extend(entries)
+            if not split:
+                op.restore_changelog(merged)
 
     # -- the query's own task ------------------------------------------------------------
     def start(self, offset_reset: str = "earliest", batch_size: int = 10_000) -> None:
@@ -358,8 +455,9 @@ class PersistentQuery:
                     txn.commit_offsets(self.group, {(topic, p): nxt})
                     if await self._settle(pending) is _RESTART:
                         seen, pending = None, None
+                        self._snapshots_staged = []
                         break
-                    pending = asyncio.ensure_future(txn.commit())
+                    pending = asyncio.ensure_future(self._commit(txn))
                     positions[(topic, p)] = nxt
                     await asyncio.sleep(0)
                 if not progressed:

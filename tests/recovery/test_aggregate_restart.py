@@ -36,7 +36,9 @@ async def _setup(data_dir: str, rows) -> None:
                          "WITH (kafka_topic='orders', value_format='JSON', timestamp='ts');")
     await engine.execute("CREATE TABLE per_window AS SELECT customer, COUNT(*) AS n, "
                          "SUM(qty) AS total FROM orders WINDOW TUMBLING (SIZE 10 SECONDS) "
-                         "GROUP BY customer;")
+                         "GROUP BY customer;",
+                         # frequent changelog snapshots and truncation between the kills
+                         {"ksqlpy.changelog.snapshot.bytes": "4000"})
     await engine.close()
 
 
