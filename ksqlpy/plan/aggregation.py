@@ -379,7 +379,9 @@ def plan_aggregation(select: exp.Select, scope: RowScope, source, ctx: CompileCo
             raise AnalysisError(
                 f"Reserved column name in select: `{name}`. Please remove or alias the column.")
         if name in seen:
-            raise _duplicate_column(name, node, post, ctx)
+            from ksqlpy.plan.planner import duplicate_column
+
+            raise duplicate_column(name, node, post, ctx)
         seen.add(name)
         try:
             from ksqlpy.plan.planner import compile_select_item
@@ -439,12 +441,3 @@ def _non_aggregate_columns(node, post: RowScope, key_names) -> str:
             if name_of(c.this) not in key_names]
     return ", ".join(dict.fromkeys(cols))
 
-
-def _duplicate_column(name: str, node, scope, ctx) -> AnalysisError:
-    """ksqlDB's error for a second column named ``name``: "`NAME` TYPE" (the type of the
-    duplicate, when it compiles)."""
-    try:
-        typ = f" {compile_expr(node, scope, ctx).type}"
-    except AnalysisError:
-        typ = ""
-    return AnalysisError(f"Duplicate value columns found in schema: `{name}`{typ}")

@@ -423,7 +423,7 @@ def compile_select_item(node, scope, ctx):
     return compiled
 
 
-def _duplicate_column(name: str, node, scope, ctx) -> AnalysisError:
+def duplicate_column(name: str, node, scope, ctx) -> AnalysisError:
     """ksqlDB's error for a second column named ``name``: "`NAME` TYPE" (the type of the
     duplicate, when it compiles)."""
     try:
@@ -493,7 +493,7 @@ def _plan_projection(select, scope: RowScope, key_names: list[str], partition_ex
             raise AnalysisError(
                 f"Reserved column name in select: `{name}`. Please remove or alias the column.")
         if name in seen:
-            raise _duplicate_column(name, node, scope, ctx)
+            raise duplicate_column(name, node, scope, ctx)
         seen.add(name)
         compiled = compile_select_item(node, scope, ctx)
         namespace = VALUE
