@@ -38,41 +38,34 @@ def _rows(rows):
     return [(key(k), v) for k, v, _ in rows]
 
 
+async def _one_row_each_side(csas: str):
+    """Run ``csas`` over L and R with one joining row on each side: (sink schema, rows)."""
+    engine = await _engine(LEFT, RIGHT)
+    await engine.execute(csas)
+    await engine.execute("INSERT INTO l (id, name, v) VALUES (1, 'a', 10);")
+    await engine.execute("INSERT INTO r (id, f, w) VALUES (1, 'x', 20);")
+    await engine.run_until_idle()
+    schema = str(engine.catalog.source("OUT").schema)
+    rows = await topic_values(engine, "OUT")
+    await engine.close()
+    return schema, rows
+
+
 def test_key_is_the_first_viable_join_column_in_the_projection():
     """ON l.id = r.id makes R.ID (the FROM source's side) and L.ID viable keys; with both
     projected, ksqlDB keys the result by the first one and L.ID stays a value column."""
-    async def go():
-        engine = await _engine(LEFT, RIGHT)
-        await engine.execute("CREATE STREAM out AS SELECT r.*, l.id, l.name FROM r JOIN l "
-                             "WITHIN 10 SECONDS ON l.id = r.id;")
-        await engine.execute("INSERT INTO l (id, name, v) VALUES (1, 'a', 10);")
-        await engine.execute("INSERT INTO r (id, f, w) VALUES (1, 'x', 20);")
-        await engine.run_until_idle()
-        schema = str(engine.catalog.source("OUT").schema)
-        rows = await topic_values(engine, "OUT")
-        await engine.close()
-        return schema, rows
-
-    schema, rows = run(go())
+    schema, rows = run(_one_row_each_side(
+        "CREATE STREAM out AS SELECT r.*, l.id, l.name FROM r JOIN l "
+        "WITHIN 10 SECONDS ON l.id = r.id;"))
     assert schema.startswith("`R_ID` INTEGER KEY")
     assert "`L_ID` INTEGER" in schema
     assert _rows(rows) == [(1, {"R_F": "x", "R_W": 20, "L_ID": 1, "NAME": "a"})]
 
 
 def test_partition_by_over_a_join_rekeys_the_joined_rows():
-    async def go():
-        engine = await _engine(LEFT, RIGHT)
-        await engine.execute("CREATE STREAM out AS SELECT l.name, l.v, r.f FROM l JOIN r "
-                             "WITHIN 10 SECONDS ON l.id = r.id PARTITION BY l.name;")
-        await engine.execute("INSERT INTO l (id, name, v) VALUES (1, 'a', 10);")
-        await engine.execute("INSERT INTO r (id, f, w) VALUES (1, 'x', 20);")
-        await engine.run_until_idle()
-        schema = str(engine.catalog.source("OUT").schema)
-        rows = await topic_values(engine, "OUT")
-        await engine.close()
-        return schema, rows
-
-    schema, rows = run(go())
+    schema, rows = run(_one_row_each_side(
+        "CREATE STREAM out AS SELECT l.name, l.v, r.f FROM l JOIN r "
+        "WITHIN 10 SECONDS ON l.id = r.id PARTITION BY l.name;"))
     assert schema == "`NAME` STRING KEY, `V` INTEGER, `F` STRING"
     assert _rows(rows) == [("a", {"V": 10, "F": "x"})]
 
