@@ -3,6 +3,7 @@ the same partitions as they would under ksqlDB. Null keys go to partition 0."""
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 
 
@@ -65,9 +66,11 @@ def split_in_order(batch: pa.RecordBatch, partitions: int) -> list[tuple[int, pa
     which keeps the order within each partition, all Kafka promises."""
     if partitions <= 1:
         return [(0, batch)]
-    parts = partitions_for(batch.column("key"), partitions)
-    starts = [i for i in range(len(parts)) if i == 0 or parts[i] != parts[i - 1]]
+    parts = np.asarray(partitions_for(batch.column("key"), partitions))
+    if len(parts) == 0:
+        return []
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(parts)) + 1))
     if len(starts) <= 2 * partitions:
-        ends = starts[1:] + [len(parts)]
-        return [(parts[a], batch.slice(a, b - a)) for a, b in zip(starts, ends)]
-    return sorted(split_by_partition(batch, partitions).items())
+        ends = np.append(starts[1:], len(parts))
+        return [(int(parts[a]), batch.slice(a, b - a)) for a, b in zip(starts, ends)]
+    return [(p, batch.filter(pa.array(parts == p))) for p in np.unique(parts).tolist()]
