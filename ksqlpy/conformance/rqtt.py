@@ -256,13 +256,9 @@ def _renderer(columns):
 
 
 def _schema(columns, mark_keys: bool) -> str:
-    parts = []
-    for c in columns:
-        s = f"`{c.name}` {c.type}"
-        if mark_keys and getattr(c, "namespace", None) == "KEY":
-            s += " KEY"
-        parts.append(s)
-    return ", ".join(parts)
+    from ksqlpy.server.render import schema_string  # the REST server's header schema
+
+    return schema_string(columns, mark_keys)
 
 
 # -- running ----------------------------------------------------------------------------------
