@@ -187,11 +187,9 @@ def _collect_sides(select: exp.Select, catalog: Catalog, first: Source,
         table = j.this
         if not isinstance(table, exp.Table):
             raise AnalysisError("Only streams and tables can be joined.")
-        name = name_of(table.this)
-        src = catalog.source(name)
-        if src is None:
-            raise AnalysisError(f"{name} does not exist.")
-        alias = name_of(table.args["alias"].this) if table.args.get("alias") else name
+        from ksqlpy.plan.planner import table_source
+
+        src, alias = table_source(table, catalog)
         if src.name in {s.name for _, s in sides}:
             if len(sides) > 1:
                 raise AnalysisError(f"N-way joins do not support multiple occurrences of the "
@@ -200,7 +198,7 @@ def _collect_sides(select: exp.Select, catalog: Catalog, first: Source,
                                 f"yet supported.")
         if alias in {a for a, _ in sides}:
             raise AnalysisError(f"Can not join '{alias}' to '{alias}': self joins require "
-                                f"aliases." if alias == name else
+                                f"aliases." if alias == name_of(table.this) else
                                 f"Duplicate source alias: {alias}")
         sides.append((alias, src))
     return sides

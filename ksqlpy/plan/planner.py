@@ -208,6 +208,16 @@ def _plan_table_functions(select: exp.Select, scope: RowScope, ctx: CompileConte
     return TableFunctions(calls), scope.with_columns(scope.order + new_cols)
 
 
+def table_source(table: exp.Table, catalog: Catalog) -> tuple[Source, str]:
+    """The catalog source a FROM or JOIN table names, and its alias (the source's name when
+    it has none); "X does not exist." when the catalog has no such source."""
+    name = name_of(table.this)
+    source = catalog.source(name)
+    if source is None:
+        raise AnalysisError(f"{name} does not exist.")
+    return source, name_of(table.args["alias"].this) if table.args.get("alias") else name
+
+
 def plan_query(select: exp.Select, catalog: Catalog, properties: dict | None = None, *,
                sink_name: str | None = None, ctx: CompileContext | None = None,
                sink_timestamp: str | None = None) -> QueryPlan:
@@ -221,12 +231,7 @@ def plan_query(select: exp.Select, catalog: Catalog, properties: dict | None = N
     table = from_.this
     if not isinstance(table, exp.Table):
         raise NotSupportedError("Subqueries in FROM are not supported yet.")
-    source_name = name_of(table.this)
-    source = catalog.source(source_name)
-    if source is None:
-        raise AnalysisError(
-            f"{source_name} does not exist.")
-    alias = name_of(table.args["alias"].this) if table.args.get("alias") else source_name
+    source, alias = table_source(table, catalog)
     ctx = ctx or CompileContext(properties=dict(properties or {}))
     from ksqlpy.plan.aggregation import check_window_bounds
 

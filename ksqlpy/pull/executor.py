@@ -197,7 +197,7 @@ class PullExecutor:
 
     # -- planning -------------------------------------------------------------------------
     def plan(self, select: exp.Select, catalog, properties: dict, order=None) -> PullPlan:
-        from ksqlpy.plan.planner import _Names, normalize, source_scope
+        from ksqlpy.plan.planner import _Names, normalize, source_scope, table_source
 
         validate_pull_select(select)
         normalize(select)
@@ -205,11 +205,7 @@ class PullExecutor:
         table = from_.this
         if not isinstance(table, exp.Table):
             raise AnalysisError("Pull queries don't support sub-queries.")
-        name = name_of(table.this)
-        source = catalog.source(name)
-        if source is None:
-            raise AnalysisError(f"{name} does not exist.")
-        alias = name_of(table.args["alias"].this) if table.args.get("alias") else name
+        source, alias = table_source(table, catalog)
         ctx = CompileContext(properties=dict(properties))
         scope = source_scope(source, alias)
 
